@@ -1,0 +1,1 @@
+"""Platform adapters: each translates one platform into the core's messages and sinks."""

@@ -1,0 +1,190 @@
+"""The console adapter: a terminal (or a pipe) that simulates people, DMs and channels."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from bot.commands import MemberCommands
+from bot.core import ByokCore
+from bot.messages import HistoryTurn, IncomingMessage, Member
+
+PLATFORM = "console"
+BOT_MENTION = "@bot"
+
+CONSOLE_HELP = "\n".join(
+    [
+        "Console: `/as NAME` be someone else, `/dm` talk privately,",
+        "`/channel NAME` join a channel, `@bot QUESTION` asks there, plain text asks in a DM,",
+        "`/quit` or end of input exits.",
+    ]
+)
+_MEMBER_COMMANDS = {"setkey", "removekey", "mykey", "model", "help", "forget"}
+
+
+class ConsoleSink:
+    """Writes the streamed answer to the terminal as it arrives."""
+
+    def __init__(self, *, out: TextIO, member: Member) -> None:
+        self._out = out
+        self._member = member
+        self._parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def start(self) -> None:
+        return None
+
+    async def append(self, text: str) -> None:
+        if not self._parts:
+            self._out.write("bot: ")
+        self._parts.append(text)
+        self._out.write(text)
+        self._out.flush()
+
+    async def finish(self) -> None:
+        if self._parts:
+            self._out.write("\n")
+            self._out.flush()
+
+    async def private(self, text: str) -> None:
+        self._out.write(f"[only {self._member.user} sees this] {text}\n")
+        self._out.flush()
+
+    async def delete_original(self) -> bool:
+        # The console keeps no channel log for others to read, so dropping the line deletes it.
+        self._out.write("[console] the message was removed from the channel\n")
+        return True
+
+
+@dataclass
+class ConsoleState:
+    user: str = "you"
+    channel: str | None = None
+    histories: dict[tuple[str, str], list[HistoryTurn]] = field(default_factory=dict)
+
+    @property
+    def place(self) -> str:
+        return f"#{self.channel}" if self.channel else "DM"
+
+    def history_key(self) -> tuple[str, str]:
+        # A channel is one shared thread; a DM is private to its member.
+        return (f"#{self.channel}", "") if self.channel else ("dm", self.user)
+
+
+class ConsoleAdapter:
+    name = "console"
+
+    def __init__(
+        self,
+        *,
+        core: ByokCore,
+        commands: MemberCommands,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        user: str = "you",
+    ) -> None:
+        self._core = core
+        self._commands = commands
+        self._in = stdin or sys.stdin
+        self._out = stdout or sys.stdout
+        self._state = ConsoleState(user=user)
+
+    def _member(self) -> Member:
+        return Member(PLATFORM, "", self._state.user)
+
+    def _prompt(self) -> None:
+        if self._in.isatty():
+            self._out.write(f"[{self._state.place} as {self._state.user}] > ")
+            self._out.flush()
+
+    async def run(self) -> None:
+        self._out.write(
+            f"byok-bot console: you are `{self._state.user}` in a DM. Type /help for commands.\n"
+        )
+        self._out.flush()
+        while True:
+            self._prompt()
+            line = await asyncio.to_thread(self._in.readline)
+            if not line:
+                return
+            if await self.handle_line(line.rstrip("\n")) is False:
+                return
+
+    async def close(self) -> None:
+        return None
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one line; False means the member asked to quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.startswith("/"):
+            return await self._console_command(text)
+        await self._message(text)
+        return True
+
+    async def _console_command(self, text: str) -> bool:
+        name, _, argument = text[1:].partition(" ")
+        name = name.lower()
+        argument = argument.strip()
+        if name in ("quit", "exit"):
+            return False
+        if name == "as":
+            self._say(self._switch_user(argument))
+        elif name == "dm":
+            self._state.channel = None
+            self._say(f"Now in a DM with the bot, as {self._state.user}.")
+        elif name == "channel":
+            self._say(self._switch_channel(argument))
+        elif name in _MEMBER_COMMANDS:
+            reply = await self._commands.run(self._member(), name, argument)
+            extra = f"\n{CONSOLE_HELP}" if name == "help" else ""
+            await ConsoleSink(out=self._out, member=self._member()).private(reply.text + extra)
+        else:
+            self._say(f"Unknown command /{name}. Type /help for the list.")
+        return True
+
+    def _switch_user(self, argument: str) -> str:
+        names = shlex.split(argument) if argument else []
+        if len(names) != 1:
+            return "Usage: /as NAME"
+        self._state.user = names[0]
+        return f"You are now {self._state.user} ({self._state.place})."
+
+    def _switch_channel(self, argument: str) -> str:
+        channel = argument.lstrip("#").strip()
+        if not channel or " " in channel:
+            return "Usage: /channel NAME"
+        self._state.channel = channel
+        return f"Now in #{channel}, as {self._state.user}. Ask with `{BOT_MENTION} QUESTION`."
+
+    def _say(self, text: str) -> None:
+        self._out.write(f"[console] {text}\n")
+        self._out.flush()
+
+    async def _message(self, text: str) -> None:
+        in_channel = self._state.channel is not None
+        addressed = not in_channel or text.lower().startswith(BOT_MENTION)
+        question = text[len(BOT_MENTION) :].strip() if in_channel and addressed else text
+        history = self._state.histories.setdefault(self._state.history_key(), [])
+        member = self._member()
+        sink = ConsoleSink(out=self._out, member=member)
+        message = IncomingMessage(
+            member=member,
+            text=question,
+            is_private=not in_channel,
+            addressed=addressed,
+            channel=self._state.channel or "",
+            server="console" if in_channel else "",
+            history=tuple(history),
+        )
+        turn = await self._core.handle_message(message, sink)
+        if turn is not None and sink.text:
+            history.append(HistoryTurn("user", question))
+            history.append(HistoryTurn("assistant", sink.text))

@@ -1,0 +1,133 @@
+"""The `byok-bot` command: run, console, init, rotate-master-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.envfile import MASTER_KEYS_VARIABLE, set_master_keys
+from bot.redaction import configure_logging
+from bot.settings import Settings
+from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
+from storage import StorageConfigError, open_store
+
+log = logging.getLogger("byok-bot")
+ENV_FILE = Path(".env")
+EXIT_CONFIG = 2
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line naming it."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{variable}: {first['msg']}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="byok-bot", description="A chat bot where every member brings their own OpenAI key."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every configured adapter (the console when none is)")
+    sub.add_parser("console", help="start the console adapter")
+    init = sub.add_parser("init", help=f"write a new master key to {ENV_FILE}")
+    init.add_argument(
+        "--if-missing", action="store_true", help="do nothing when a master key is configured"
+    )
+    rotate = sub.add_parser(
+        "rotate-master-key", help="re-seal every stored key under the first master key"
+    )
+    rotate.add_argument(
+        "--generate",
+        action="store_true",
+        help=f"first put a new master key in front of the others in {ENV_FILE}",
+    )
+    return parser
+
+
+def cmd_init(settings: Settings, *, if_missing: bool) -> int:
+    if settings.master_keys:
+        if if_missing:
+            return 0
+        print(
+            f"{MASTER_KEYS_VARIABLE} is already set; not replacing it "
+            "(use `byok-bot rotate-master-key --generate` to change it)."
+        )
+        return 1
+    set_master_keys(ENV_FILE, [generate_master_key()])
+    print(
+        f"Wrote a new master key to {ENV_FILE} (mode 0600). Back it up: without it, "
+        "stored keys cannot be opened."
+    )
+    return 0
+
+
+async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
+    keys = settings.master_keys
+    if generate:
+        keys = [generate_master_key(), *keys]
+    vault = KeyVault(master_keys=keys)
+    store = await open_store(settings.database_url)
+    try:
+        vault.check_fingerprints(await store.master_key_fingerprints())
+        count = await store.reseal_all(vault.reseal, fingerprint=vault.sealing_fingerprint)
+    finally:
+        await store.close()
+    if generate:
+        # Written only after every row opens under the new set, so a failure loses nothing.
+        set_master_keys(ENV_FILE, keys)
+        print(f"Put a new master key first in {MASTER_KEYS_VARIABLE} in {ENV_FILE}.")
+    print(
+        f"Re-sealed {count} key{'s' if count != 1 else ''} under the first master key. "
+        f"You can now remove the other keys from {MASTER_KEYS_VARIABLE}."
+    )
+    return 0
+
+
+async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
+    from adapters.registry import build_adapters, run_adapters
+    from bot.services import open_services
+
+    services = await open_services(settings)
+    try:
+        adapters = build_adapters(services, console_only=console_only)
+        log.info("starting %s", ", ".join(adapter.name for adapter in adapters))
+        await run_adapters(adapters)
+    finally:
+        await services.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        match arguments.command:
+            case "init":
+                return cmd_init(settings, if_missing=arguments.if_missing)
+            case "rotate-master-key":
+                return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
+            case _:
+                return asyncio.run(cmd_serve(settings, console_only=arguments.command == "console"))
+    except (ConfigError, MasterKeyError, StorageConfigError, VaultError) as error:
+        print(f"byok-bot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

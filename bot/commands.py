@@ -1,0 +1,196 @@
+"""The member commands: setkey, removekey, mykey, model, help, forget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot import texts
+from bot.keys import KeyRefusal, mask_key, normalise_key
+from bot.messages import Member, Reply, Severity
+from bot.provider import FailureKind, ProviderError, ProviderGateway
+from bot.vault import KeyVault, VaultError
+from storage.protocol import Store, StoredKey
+
+log = logging.getLogger(__name__)
+
+COMMAND_NAMES = ("setkey", "removekey", "mykey", "model", "help", "forget")
+
+# Model ids a chat answer cannot come from; hidden from /model lists.
+_NOT_CHAT = (
+    "embedding",
+    "tts",
+    "whisper",
+    "dall-e",
+    "moderation",
+    "davinci",
+    "babbage",
+    "transcribe",
+    "image",
+    "audio",
+    "realtime",
+    "search",
+    "computer-use",
+    "sora",
+)
+
+
+def chat_models(models: list[str]) -> list[str]:
+    return [m for m in models if not any(marker in m for marker in _NOT_CHAT)]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What a member may see about their own key."""
+
+    masked: str
+    status: str
+    set_at: datetime
+    validated_at: datetime | None
+    last_used_at: datetime | None
+    model: str
+
+
+class MemberCommands:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vault: KeyVault,
+        gateway: ProviderGateway,
+        default_model: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._vault = vault
+        self._gateway = gateway
+        self._default_model = default_model
+        self._clock = clock
+
+    async def run(self, member: Member, name: str, argument: str = "") -> Reply:
+        """Run a command by its platform-neutral name."""
+        match name:
+            case "setkey":
+                return await self.set_key(member, argument)
+            case "removekey":
+                return await self.remove_key(member)
+            case "mykey":
+                return await self.my_key(member)
+            case "model":
+                return await self.choose_model(member, argument.strip() or None)
+            case "forget":
+                return await self.forget(member)
+            case _:
+                return Reply(texts.HELP)
+
+    async def set_key(self, member: Member, raw: str) -> Reply:
+        key = normalise_key(raw)
+        if isinstance(key, KeyRefusal):
+            return Reply(key.reason, Severity.REFUSED)
+        try:
+            models = await self._gateway.list_models(key)
+        except ProviderError as error:
+            if error.kind in (FailureKind.UNAUTHORIZED, FailureKind.BAD_REQUEST):
+                return Reply(texts.KEY_REJECTED, Severity.REFUSED)
+            if error.kind.transient:
+                return Reply(texts.KEY_UNREACHABLE, Severity.ERROR)
+            return Reply(texts.provider_failure(error.kind), Severity.REFUSED)
+        masked = mask_key(key)
+        await self._store.save_key(
+            member,
+            sealed=self._vault.seal(member, key),
+            masked=masked,
+            fingerprint=self._vault.sealing_fingerprint,
+            now=self._clock(),
+        )
+        log.info("key set for %s", member)
+        return Reply(texts.key_saved(masked, len(chat_models(models))))
+
+    async def remove_key(self, member: Member) -> Reply:
+        if await self._store.delete_key(member):
+            log.info("key removed for %s", member)
+            return Reply(texts.KEY_REMOVED)
+        return Reply(texts.NO_KEY_TO_REMOVE)
+
+    async def model_for(self, member: Member, workspace_default: str | None = None) -> str:
+        return (await self._store.get_model(member)) or workspace_default or self._default_model
+
+    async def key_info(self, member: Member) -> KeyInfo | None:
+        stored = await self._store.get_key(member)
+        if stored is None:
+            return None
+        return KeyInfo(
+            masked=stored.masked,
+            status=stored.status,
+            set_at=stored.set_at,
+            validated_at=stored.validated_at,
+            last_used_at=stored.last_used_at,
+            model=await self.model_for(member),
+        )
+
+    async def my_key(self, member: Member) -> Reply:
+        info = await self.key_info(member)
+        if info is None:
+            return Reply(texts.HOW_TO_SET_KEY)
+        status = "working" if info.status == "valid" else "rejected by the provider; run `/setkey`"
+        return Reply(
+            "\n".join(
+                [
+                    f"Your key: `{info.masked}` ({status})",
+                    f"Set: {_when(info.set_at)}",
+                    f"Last checked: {_when(info.validated_at)}",
+                    f"Last used: {_when(info.last_used_at)}",
+                    f"Model: `{info.model}`",
+                ]
+            )
+        )
+
+    async def open_key(self, member: Member) -> tuple[StoredKey, str] | None:
+        """The stored row and its plaintext, just before a call; never cached."""
+        stored = await self._store.get_key(member)
+        if stored is None:
+            return None
+        return stored, self._vault.open(member, stored.sealed)
+
+    async def available_models(self, member: Member) -> list[str]:
+        """The chat models the member's own key can list (for /model and autocomplete)."""
+        opened = await self.open_key(member)
+        if opened is None:
+            return []
+        return chat_models(await self._gateway.list_models(opened[1]))
+
+    async def choose_model(self, member: Member, model: str | None) -> Reply:
+        if model in ("default", "reset"):
+            await self._store.set_model(member, None)
+            return Reply(texts.MODEL_RESET)
+        try:
+            opened = await self.open_key(member)
+            if opened is None:
+                return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
+            models = chat_models(await self._gateway.list_models(opened[1]))
+        except VaultError:
+            return Reply(texts.UNREADABLE_KEY, Severity.ERROR)
+        except ProviderError as error:
+            if error.kind is FailureKind.UNAUTHORIZED:
+                await self._store.mark_key_invalid(member)
+            return Reply(
+                texts.provider_failure(error.kind, retry_after=error.retry_after), Severity.ERROR
+            )
+        await self._store.mark_key_validated(member, self._clock())
+        if model is None:
+            return Reply(texts.models_list(models, await self.model_for(member)))
+        if model not in models:
+            return Reply(texts.model_unknown(model), Severity.REFUSED)
+        await self._store.set_model(member, model)
+        return Reply(texts.model_chosen(model))
+
+    async def forget(self, member: Member) -> Reply:
+        await self._store.forget_member(member)
+        log.info("member data forgotten for %s", member)
+        return Reply(texts.FORGOTTEN)

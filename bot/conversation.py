@@ -1,0 +1,176 @@
+"""One chat turn: the asker's own key, trimmed context, streaming, bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot import texts
+from bot.commands import MemberCommands
+from bot.keys import redact_keys
+from bot.messages import HistoryTurn, IncomingMessage, ReplySink
+from bot.provider import ChatMessage, FailureKind, ProviderError, ProviderGateway, TokenUsage
+from bot.vault import VaultError
+from storage.protocol import Store
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant in a team chat. Answer clearly and concisely; "
+    "use Markdown sparingly."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    # A provider asking us to wait longer than this gets a "try again in N s" instead.
+    max_rate_limit_wait: float = 20.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter, so many members don't retry in step."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+
+
+def estimate_tokens(text: str) -> int:
+    # Roughly four characters a token for English; a tokenizer would need a download.
+    return len(text) // 4 + 4
+
+
+def build_messages(
+    question: str, history: Sequence[HistoryTurn], *, budget: int
+) -> list[ChatMessage]:
+    """System prompt, as much recent history as fits the budget, then the question."""
+    system = ChatMessage("system", SYSTEM_PROMPT)
+    room = budget - estimate_tokens(SYSTEM_PROMPT)
+    max_chars = max(0, (room - 4) * 4)
+    latest = ChatMessage("user", redact_keys(question)[-max_chars:] if max_chars else "")
+    room -= estimate_tokens(latest.content)
+    kept: list[ChatMessage] = []
+    for turn in reversed(history):
+        cost = estimate_tokens(turn.text)
+        if cost > room:
+            break
+        room -= cost
+        kept.append(ChatMessage(turn.role, redact_keys(turn.text)))
+    return [system, *reversed(kept), latest]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    model: str
+    usage: TokenUsage | None
+    failure: FailureKind | None
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        commands: MemberCommands,
+        gateway: ProviderGateway,
+        max_context_tokens: int,
+        max_output_tokens: int,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._commands = commands
+        self._gateway = gateway
+        self._max_context_tokens = max_context_tokens
+        self._max_output_tokens = max_output_tokens
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+
+    async def answer(
+        self, message: IncomingMessage, sink: ReplySink, *, workspace_model: str | None = None
+    ) -> TurnResult | None:
+        """Answer with the asker's own key; None when no provider call was made."""
+        member = message.member
+        try:
+            opened = await self._commands.open_key(member)
+        except VaultError:
+            log.error("stored key for %s cannot be opened", member)
+            await sink.private(texts.UNREADABLE_KEY)
+            return None
+        if opened is None:
+            await sink.private(texts.HOW_TO_SET_KEY)
+            return None
+        stored, api_key = opened
+        if stored.status == "invalid":
+            await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
+            return None
+        model = await self._commands.model_for(member, workspace_model)
+        messages = build_messages(message.text, message.history, budget=self._max_context_tokens)
+        await sink.start()
+        try:
+            usage, failure = await self._stream_with_retries(
+                api_key=api_key, model=model, messages=messages, sink=sink
+            )
+        finally:
+            await sink.finish()
+        if failure is FailureKind.UNAUTHORIZED:
+            await self._store.mark_key_invalid(member)
+        elif failure is None:
+            await self._store.mark_key_used(member, self._clock())
+        return TurnResult(model=model, usage=usage, failure=failure)
+
+    async def _stream_with_retries(
+        self, *, api_key: str, model: str, messages: list[ChatMessage], sink: ReplySink
+    ) -> tuple[TokenUsage | None, FailureKind | None]:
+        shown_text = False
+        told_retrying = False
+        for attempt in range(self._retry.attempts):
+            usage: TokenUsage | None = None
+            try:
+                async for chunk in self._gateway.stream_chat(
+                    api_key=api_key,
+                    model=model,
+                    messages=messages,
+                    max_tokens=self._max_output_tokens,
+                ):
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    if chunk.text:
+                        shown_text = True
+                        await sink.append(chunk.text)
+                return usage, None
+            except ProviderError as error:
+                last_try = attempt == self._retry.attempts - 1
+                if shown_text:
+                    # Retrying now would bill the member twice for what they already see.
+                    await sink.append(texts.CUT_OFF_MARK)
+                    await sink.private(texts.provider_failure(error.kind))
+                    return usage, error.kind
+                if error.kind is FailureKind.RATE_LIMITED:
+                    wait = (
+                        error.retry_after
+                        if error.retry_after is not None
+                        else (self._retry.backoff(attempt))
+                    )
+                    if last_try or wait > self._retry.max_rate_limit_wait:
+                        await sink.private(
+                            texts.provider_failure(error.kind, retry_after=error.retry_after)
+                        )
+                        return None, error.kind
+                    if not told_retrying:
+                        told_retrying = True
+                        await sink.private(texts.RATE_LIMIT_RETRYING)
+                    await self._sleep(wait)
+                    continue
+                if error.kind.transient and not last_try:
+                    await self._sleep(self._retry.backoff(attempt))
+                    continue
+                await sink.private(texts.provider_failure(error.kind))
+                return None, error.kind
+        raise AssertionError("unreachable: the last attempt always returns")

@@ -1,0 +1,72 @@
+"""The entry point adapters call: leak guard, DM registration, then the conversation."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from bot import texts
+from bot.commands import MemberCommands
+from bot.conversation import Conversation, TurnResult
+from bot.keys import contains_key, find_keys
+from bot.messages import IncomingMessage, Reply, ReplySink
+from storage.protocol import Store, WorkspaceConfig
+
+log = logging.getLogger(__name__)
+
+_DM_SETKEY = re.compile(r"^\s*/?setkey\b(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+
+
+class ByokCore:
+    """Every rule about incoming messages, once, for every platform."""
+
+    def __init__(
+        self, *, store: Store, commands: MemberCommands, conversation: Conversation
+    ) -> None:
+        self.store = store
+        self.commands = commands
+        self._conversation = conversation
+
+    async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> TurnResult | None:
+        """Handle one message the bot can read; returns the turn when a provider was asked."""
+        if message.is_private:
+            reply = await self._private_registration(message)
+            if reply is not None:
+                await sink.private(reply.text)
+                return None
+        elif contains_key(message.text):
+            await self._leak_guard(message, sink)
+            return None
+        if not message.addressed or not message.text.strip():
+            return None
+        config = await self.workspace_config(message)
+        if not message.is_private and not config.allows(message.channel):
+            await sink.private(texts.CHANNEL_NOT_ALLOWED)
+            return None
+        return await self._conversation.answer(message, sink, workspace_model=config.default_model)
+
+    async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
+        return await self.store.get_workspace_config(message.member.platform, message.server)
+
+    async def _private_registration(self, message: IncomingMessage) -> Reply | None:
+        """In a DM, a key (alone, after `setkey`, or inside other text) registers it."""
+        command = _DM_SETKEY.match(message.text)
+        if command is not None:
+            rest = command.group("rest").strip()
+            if not rest:
+                return Reply(texts.HOW_TO_SET_KEY)
+            return await self.commands.set_key(message.member, rest)
+        keys = find_keys(message.text)
+        if not keys:
+            return None
+        reply = await self.commands.set_key(message.member, keys[0])
+        if message.text.strip() != keys[0]:
+            return Reply(f"{reply.text}\n{texts.DM_KEY_WITH_TEXT}", reply.severity)
+        return reply
+
+    async def _leak_guard(self, message: IncomingMessage, sink: ReplySink) -> None:
+        deleted = await sink.delete_original()
+        log.warning(
+            "key pattern seen in a channel message from %s (deleted=%s)", message.member, deleted
+        )
+        await sink.private(texts.leak_warning(deleted))

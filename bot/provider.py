@@ -1,0 +1,230 @@
+"""The LLM gateway: one shared connection pool, the member's key on each request."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol, cast
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+log = logging.getLogger(__name__)
+
+# A placeholder so the SDK never falls back to an OPENAI_API_KEY in the operator's
+# environment; every real request carries the asking member's own key.
+_NO_SHARED_KEY = "byok-no-shared-key"
+
+
+class FailureKind(Enum):
+    UNAUTHORIZED = "unauthorized"
+    NO_CREDIT = "no_credit"
+    RATE_LIMITED = "rate_limited"
+    REGION = "region"
+    MODEL_NOT_FOUND = "model_not_found"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    SERVER = "server"
+    CUT = "cut"
+    BAD_REQUEST = "bad_request"
+
+    @property
+    def transient(self) -> bool:
+        return self in {
+            FailureKind.TIMEOUT,
+            FailureKind.UNREACHABLE,
+            FailureKind.SERVER,
+            FailureKind.CUT,
+        }
+
+
+_TRANSIENT = frozenset(
+    {FailureKind.TIMEOUT, FailureKind.UNREACHABLE, FailureKind.SERVER, FailureKind.CUT}
+)
+
+
+class ProviderError(Exception):
+    """A classified provider failure; carries no key and no raw provider text."""
+
+    def __init__(
+        self, kind: FailureKind, *, retry_after: float | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(kind.value)
+        self.kind = kind
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """A piece of a streamed answer: text, or (last) the usage the provider reported."""
+
+    text: str = ""
+    usage: TokenUsage | None = None
+
+
+class ProviderGateway(Protocol):
+    async def list_models(self, api_key: str) -> list[str]: ...
+
+    def stream_chat(
+        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> AsyncIterator[ChatChunk]: ...
+
+    async def close(self) -> None: ...
+
+
+_RESET_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _parse_reset(value: str) -> float | None:
+    """OpenAI's x-ratelimit-reset-* values look like `1s`, `6m0s` or `20ms`."""
+    parts = _RESET_PART.findall(value)
+    if not parts:
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+class OpenAIGateway:
+    """Talks to an OpenAI-compatible endpoint with the SDK, its own retries off."""
+
+    def __init__(self, *, base_url: str, timeout: float) -> None:
+        self._client = openai.AsyncOpenAI(
+            api_key=_NO_SHARED_KEY, base_url=base_url, max_retries=0, timeout=timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIGateway(base_url={str(self._client.base_url)!r})"
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def _for(self, api_key: str) -> openai.AsyncOpenAI:
+        # with_options shares the one HTTP connection pool; only the header changes.
+        return self._client.with_options(api_key=api_key)
+
+    async def list_models(self, api_key: str) -> list[str]:
+        try:
+            page = await self._for(api_key).models.list()
+            ids: list[str] = [model.id async for model in page]
+        except Exception as exc:
+            raise self._classify(exc) from None
+        return sorted(ids)
+
+    @staticmethod
+    def _wire(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
+        return [
+            cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content})
+            for m in messages
+        ]
+
+    async def stream_chat(
+        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> AsyncIterator[ChatChunk]:
+        finished = False
+        try:
+            stream = await self._for(api_key).chat.completions.create(
+                model=model,
+                messages=self._wire(messages),
+                max_completion_tokens=max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except Exception as exc:
+            raise self._classify(exc) from None
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        yield ChatChunk(
+                            usage=TokenUsage(
+                                prompt_tokens=chunk.usage.prompt_tokens,
+                                completion_tokens=chunk.usage.completion_tokens,
+                            )
+                        )
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            yield ChatChunk(text=choice.delta.content)
+                        if choice.finish_reason is not None:
+                            finished = True
+        except Exception as exc:
+            error = self._classify(exc)
+            # Once the answer has begun, a dropped connection is a cut stream.
+            if error.kind.transient:
+                raise ProviderError(FailureKind.CUT, request_id=error.request_id) from None
+            raise error from None
+        if not finished:
+            raise ProviderError(FailureKind.CUT)
+
+    def _classify(self, exc: BaseException) -> ProviderError:
+        """Map SDK and transport exceptions to what a member can be told."""
+        request_id = getattr(exc, "request_id", None)
+        code = getattr(exc, "code", None)
+        kind: FailureKind
+        retry_after: float | None = None
+        # APITimeoutError is an APIConnectionError: test it first.
+        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+            kind = FailureKind.TIMEOUT
+        elif isinstance(exc, openai.APIConnectionError):
+            kind = FailureKind.UNREACHABLE
+        elif isinstance(exc, openai.AuthenticationError):
+            kind = FailureKind.UNAUTHORIZED
+        elif isinstance(exc, openai.RateLimitError):
+            if code == "insufficient_quota":
+                kind = FailureKind.NO_CREDIT
+            else:
+                kind = FailureKind.RATE_LIMITED
+                retry_after = self._retry_after(exc.response.headers)
+        elif isinstance(exc, openai.PermissionDeniedError):
+            kind = (
+                FailureKind.REGION
+                if code == "unsupported_country_region_territory"
+                else FailureKind.UNAUTHORIZED
+            )
+        elif isinstance(exc, openai.NotFoundError):
+            kind = FailureKind.MODEL_NOT_FOUND
+        elif isinstance(exc, openai.InternalServerError):
+            kind = FailureKind.SERVER
+        elif isinstance(exc, openai.APIStatusError):
+            kind = FailureKind.SERVER if exc.status_code >= 500 else FailureKind.BAD_REQUEST
+        elif isinstance(exc, httpx2.TransportError | openai.APIError):
+            # The body stopped mid-way: a cut stream, not a complete answer.
+            kind = FailureKind.CUT
+        else:
+            log.error("unexpected provider failure of type %s", type(exc).__name__)
+            kind = FailureKind.SERVER
+        log.warning(
+            "provider call failed: %s (%s) request_id=%s",
+            kind.value,
+            type(exc).__name__,
+            request_id or "-",
+        )
+        return ProviderError(kind, retry_after=retry_after, request_id=request_id)
+
+    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
+        parsed: Any = self._client._parse_retry_after_header(httpx2.Headers(headers))
+        if isinstance(parsed, int | float) and parsed >= 0:
+            return float(parsed)
+        resets = [
+            _parse_reset(headers[name])
+            for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+            if name in headers
+        ]
+        waits = [wait for wait in resets if wait is not None]
+        return max(waits) if waits else None

@@ -1,0 +1,117 @@
+"""Every sentence a member reads, in one place, the same on every platform."""
+
+from __future__ import annotations
+
+from bot.provider import FailureKind
+
+HOW_TO_SET_KEY = (
+    "I answer with your own OpenAI API key, and I don't have one for you yet. "
+    "Reply here with your key, or use `/setkey` (only you will see it)."
+)
+
+HELP = "\n".join(
+    [
+        "I answer with *your own* OpenAI API key, so you pay only for your own questions.",
+        "• `/setkey` — add or replace your key (privately; it is checked for free, then sealed)",
+        "• `/mykey` — see your key (masked), when it was set and last used, and your model",
+        "• `/model` — list the models your key can use; `/model NAME` picks one",
+        "• `/removekey` — delete your key",
+        "• `/forget` — delete everything I store about you",
+        "Mention me in a channel to ask a question; in a DM just write.",
+        "Never paste your key in a channel: anyone there could use it.",
+    ]
+)
+
+KEY_UNREACHABLE = (
+    "I couldn't reach the provider to check your key, so I didn't save it. "
+    "Please try again in a minute."
+)
+KEY_REJECTED = (
+    "The provider rejected that key, so I didn't save it. "
+    "Check you copied all of it, or create a new one."
+)
+KEY_REMOVED = "Your key is deleted. Use `/setkey` to add one again."
+NO_KEY_TO_REMOVE = "You have no key stored, so there was nothing to remove."
+FORGOTTEN = "Everything I stored about you is deleted: your key and your settings."
+CHANNEL_NOT_ALLOWED = "I'm not enabled in that channel. Ask a server admin, or DM me instead."
+UNREADABLE_KEY = "I can't open your stored key anymore. Please set it again with `/setkey`."
+
+
+def key_saved(masked: str, model_count: int) -> str:
+    return (
+        f"Your key `{masked}` is saved and sealed. It can use {model_count} "
+        f"model{'s' if model_count != 1 else ''}; see `/model`."
+    )
+
+
+def leak_warning(deleted: bool) -> str:
+    where = (
+        "I deleted your message"
+        if deleted
+        else "I couldn't delete your message, so please delete it yourself"
+    )
+    return (
+        "⚠️ Your message in a channel contained an OpenAI API key. Everyone there could see it, "
+        "so treat it as compromised: revoke it now at https://platform.openai.com/api-keys "
+        f"and create a new one. {where}. I did not store or use it. "
+        "Next time, send your key only with `/setkey` or here in a DM."
+    )
+
+
+DM_KEY_WITH_TEXT = (
+    "That message contained an API key, so I treated it as `/setkey` and did not send it "
+    "anywhere else."
+)
+
+
+def provider_failure(kind: FailureKind, *, retry_after: float | None = None) -> str:
+    match kind:
+        case FailureKind.UNAUTHORIZED:
+            return (
+                "Your API key was rejected by the provider (revoked or wrong). "
+                "I've marked it invalid; run `/setkey` with a working key."
+            )
+        case FailureKind.NO_CREDIT:
+            return (
+                "Your OpenAI account is out of credit. Check your billing at "
+                "https://platform.openai.com/settings/organization/billing and try again."
+            )
+        case FailureKind.RATE_LIMITED:
+            wait = f"in {max(1, round(retry_after))} s" if retry_after else "in a moment"
+            return f"Your key is rate limited by the provider. Please try again {wait}."
+        case FailureKind.REGION:
+            return (
+                "The provider doesn't serve the region this bot runs in. "
+                "That's for the bot's operator to fix, not your key."
+            )
+        case FailureKind.MODEL_NOT_FOUND:
+            return "Your key has no access to that model. See `/model` for the ones it can use."
+        case FailureKind.BAD_REQUEST:
+            return "The provider refused that request. Try a shorter question or another model."
+        case _:
+            return "Sorry, the provider didn't answer properly. Please ask again in a moment."
+
+
+RATE_LIMIT_RETRYING = "Your key is rate limited right now; retrying shortly…"
+CUT_OFF_MARK = "\n\n_(answer cut off)_"
+
+
+def models_list(models: list[str], current: str) -> str:
+    shown = models[:40]
+    lines = [f"{'→' if m == current else '•'} `{m}`" for m in shown]
+    more = f"\n…and {len(models) - len(shown)} more." if len(models) > len(shown) else ""
+    return (
+        f"Your key can use these models (current: `{current}`). "
+        "Pick one with `/model NAME`.\n" + "\n".join(lines) + more
+    )
+
+
+def model_chosen(model: str) -> str:
+    return f"From now on I'll answer you with `{model}`."
+
+
+def model_unknown(model: str) -> str:
+    return f"Your key can't use `{model}`. See `/model` for the models it can."
+
+
+MODEL_RESET = "Back to the default model."

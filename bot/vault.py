@@ -1,0 +1,101 @@
+"""Sealing keys to their owner with the operator's master keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from bot.messages import Member
+
+_PAYLOAD_VERSION = 1
+_FINGERPRINT_LABEL = b"byok-bot master key fingerprint v1"
+_CANNOT_OPEN = "sealed key cannot be opened with the configured master keys"
+
+
+class VaultError(Exception):
+    """A sealed key could not be opened: wrong master key, or not this member's key."""
+
+
+class MasterKeyError(Exception):
+    """The configured master keys cannot open what the database holds."""
+
+
+def generate_master_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def fingerprint(master_key: str) -> str:
+    """A one-way, non-secret name for a master key, safe to store beside the rows."""
+    digest = hmac.new(master_key.encode("ascii"), _FINGERPRINT_LABEL, hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+class KeyVault:
+    """MultiFernet over payloads that name their owner; the first master key seals."""
+
+    def __init__(self, *, master_keys: Sequence[str]) -> None:
+        if not master_keys:
+            raise MasterKeyError(
+                "BYOK_MASTER_KEYS is not set: run `byok-bot init` to create one "
+                "(keep it safe; without it no stored key can be opened)"
+            )
+        self._fernet = MultiFernet([Fernet(key) for key in master_keys])
+        self._fingerprints = [fingerprint(key) for key in master_keys]
+
+    def __repr__(self) -> str:
+        return f"KeyVault(master_keys={len(self._fingerprints)})"
+
+    @property
+    def sealing_fingerprint(self) -> str:
+        return self._fingerprints[0]
+
+    def check_fingerprints(self, stored: Iterable[str]) -> None:
+        """Fail start-up when a master key that sealed stored rows is not configured."""
+        missing = sorted(set(stored) - set(self._fingerprints))
+        if missing:
+            raise MasterKeyError(
+                "BYOK_MASTER_KEYS does not include the master key that sealed the stored keys "
+                f"(missing fingerprint {', '.join(missing)}). Put the original key back in "
+                "BYOK_MASTER_KEYS; refusing to start rather than treat every key as absent."
+            )
+
+    def seal(self, owner: Member, api_key: str) -> bytes:
+        payload = {
+            "v": _PAYLOAD_VERSION,
+            "p": owner.platform,
+            "w": owner.workspace,
+            "u": owner.user,
+            "k": api_key,
+        }
+        return self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode())
+
+    def open(self, owner: Member, sealed: bytes) -> str:
+        try:
+            payload = json.loads(self._fernet.decrypt(sealed))
+        except (InvalidToken, ValueError):
+            raise VaultError(
+                "sealed key cannot be opened with the configured master keys"
+            ) from None
+        if (payload.get("p"), payload.get("w"), payload.get("u")) != (
+            owner.platform,
+            owner.workspace,
+            owner.user,
+        ):
+            raise VaultError("sealed key belongs to another member")
+        key = payload.get("k")
+        if payload.get("v") != _PAYLOAD_VERSION or not isinstance(key, str):
+            raise VaultError("sealed key has an unknown layout")
+        return key
+
+    def reseal(self, sealed: bytes) -> bytes:
+        """The same payload under the first master key (MultiFernet.rotate keeps the owner)."""
+        try:
+            return self._fernet.rotate(sealed)
+        except InvalidToken:
+            raise VaultError(
+                "sealed key cannot be opened with the configured master keys"
+            ) from None

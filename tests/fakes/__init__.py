@@ -1,0 +1,1 @@
+"""Loopback fakes of the services byok-bot talks to, driven by the real client libraries."""

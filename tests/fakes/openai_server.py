@@ -1,0 +1,215 @@
+"""A fake OpenAI-compatible provider on 127.0.0.1 that the real `openai` SDK talks to.
+
+Each API key has a behaviour; every request's Authorization header is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+VALID = "valid"
+UNAUTHORIZED = "unauthorized"
+NO_CREDIT = "no_credit"
+RATE_LIMITED = "rate_limited"
+RATE_LIMITED_ONCE = "rate_limited_once"
+REGION = "region"
+MODEL_NOT_FOUND = "model_not_found"
+SLOW = "slow"
+SERVER_ERROR = "server_error"
+SERVER_ERROR_ONCE = "server_error_once"
+CUT = "cut"
+CUT_ABRUPT = "cut_abrupt"
+
+DEFAULT_MODELS = ("gpt-5-mini", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    authorization: str | None
+    body: dict[str, Any] | None
+
+
+def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.json_response(body, status=status, headers={"x-request-id": "req_fake_123"})
+
+
+@dataclass
+class FakeOpenAI:
+    behaviours: dict[str, str] = field(default_factory=dict)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    retry_after: str = "2"
+    slow_seconds: float = 5.0
+    # What the fake answers, from the last user message; by default it echoes it.
+    reply: Callable[[str], str] = lambda question: f"You asked: {question}"
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def authorizations(self, path_suffix: str = "") -> list[str | None]:
+        return [r.authorization for r in self.requests if r.path.endswith(path_suffix)]
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def start(self) -> FakeOpenAI:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _record(self, request: web.Request) -> str:
+        body = await request.json() if request.can_read_body else None
+        auth = request.headers.get("Authorization")
+        self.requests.append(RecordedRequest(request.method, request.path, auth, body))
+        key = auth.removeprefix("Bearer ") if auth else ""
+        return self.behaviours.get(key, UNAUTHORIZED)
+
+    def _count(self, behaviour: str, path: str) -> int:
+        self._calls[(behaviour, path)] = self._calls.get((behaviour, path), 0) + 1
+        return self._calls[(behaviour, path)]
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        behaviour = await self._record(request)
+        if behaviour == UNAUTHORIZED:
+            return _error(401, "Incorrect API key provided.", code="invalid_api_key",
+                          kind="invalid_request_error")
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        behaviour = await self._record(request)
+        payload = self.requests[-1].body or {}
+        failure = self._failure(behaviour, request.path)
+        if failure is not None:
+            return failure
+        if behaviour == SLOW:
+            await asyncio.sleep(self.slow_seconds)
+        question = next(
+            (m["content"] for m in reversed(payload.get("messages", [])) if m["role"] == "user"),
+            "",
+        )
+        answer = self.reply(question)
+        prompt_tokens = sum(len(str(m["content"]).split()) for m in payload.get("messages", []))
+        pieces = [word + " " for word in answer.split(" ")]
+        pieces[-1] = pieces[-1].rstrip(" ")
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        model = payload.get("model", "gpt-5-mini")
+        if not payload.get("stream"):
+            return web.json_response(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": answer},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        return await self._stream(request, model, pieces, behaviour, usage, payload)
+
+    def _failure(self, behaviour: str, path: str) -> web.Response | None:
+        match behaviour:
+            case "unauthorized":
+                return _error(401, "Incorrect API key provided.", code="invalid_api_key",
+                              kind="invalid_request_error")
+            case "no_credit":
+                return _error(429, "You exceeded your current quota.", code="insufficient_quota",
+                              kind="insufficient_quota")
+            case "rate_limited" | "rate_limited_once":
+                if behaviour == RATE_LIMITED_ONCE and self._count(behaviour, path) > 1:
+                    return None
+                response = _error(429, "Rate limit reached.", code="rate_limit_exceeded",
+                                  kind="requests")
+                response.headers["retry-after"] = self.retry_after
+                response.headers["x-ratelimit-reset-requests"] = "1s"
+                return response
+            case "region":
+                return _error(403, "Country, region, or territory not supported",
+                              code="unsupported_country_region_territory",
+                              kind="request_forbidden")
+            case "model_not_found":
+                return _error(404, "The model does not exist or you do not have access to it.",
+                              code="model_not_found", kind="invalid_request_error")
+            case "server_error" | "server_error_once":
+                if behaviour == SERVER_ERROR_ONCE and self._count(behaviour, path) > 1:
+                    return None
+                return _error(500, "The server had an error.", code=None, kind="server_error")
+        return None
+
+    async def _stream(
+        self,
+        request: web.Request,
+        model: str,
+        pieces: list[str],
+        behaviour: str,
+        usage: dict[str, int],
+        payload: dict[str, Any],
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "x-request-id": "req_fake_stream"}
+        )
+        await response.prepare(request)
+
+        async def send(choices: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
+            chunk = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                **(extra or {}),
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        cut = behaviour in (CUT, CUT_ABRUPT)
+        for index, piece in enumerate(pieces):
+            if cut and index == 2:
+                if behaviour == CUT_ABRUPT and request.transport is not None:
+                    request.transport.close()
+                    return response
+                await response.write_eof()
+                return response
+            delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
+            await send([{"index": 0, "delta": delta, "finish_reason": None}])
+        await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            await send([], {"usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response

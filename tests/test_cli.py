@@ -1,0 +1,197 @@
+"""The `byok-bot` command as an operator runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.services import open_services
+from bot.settings import Settings
+from bot.vault import generate_master_key
+from tests.conftest import make_key, member
+from tests.fakes import openai_server
+from tests.fakes.openai_server import FakeOpenAI
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
+) -> tuple[int, str, str]:
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(cwd),
+        "PYTHONPATH": str(REPO),
+        **(env or {}),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args,
+        cwd=cwd, env=environment,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LOG_LEVEL", "LOUD"),
+        ("BYOK_MASTER_KEYS", "not-a-fernet-key"),
+        ("OPENAI_BASE_URL", "ftp://example"),
+        ("BYOK_HTTP_PORT", "seventy"),
+        ("BYOK_MAX_CONTEXT_TOKENS", "-5"),
+    ],
+)
+async def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    code, out, err = await run_cli("run", cwd=tmp_path, env={variable: value})
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert variable in lines[0]
+    assert "Traceback" not in err
+    if variable == "BYOK_MASTER_KEYS":
+        assert value not in err
+
+
+async def test_missing_master_key_stops_start_up(tmp_path: Path) -> None:
+    code, _, err = await run_cli("run", cwd=tmp_path, stdin="hello\n")
+    assert code == 2
+    assert "BYOK_MASTER_KEYS is not set" in err and "byok-bot init" in err
+    assert "Traceback" not in err
+
+
+async def test_wrong_master_key_stops_start_up_cleanly(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    database_url = f"sqlite:///{tmp_path}/db.sqlite3"
+    right = generate_master_key()
+    services = await open_services(
+        Settings(_env_file=None, byok_master_keys=right, database_url=database_url,  # type: ignore[call-arg,arg-type]
+                 openai_base_url=fake_openai.base_url)
+    )
+    key = make_key()
+    fake_openai.behaviours[key] = openai_server.VALID
+    assert (await services.commands.set_key(member("alice"), key)).ok
+    await services.close()
+
+    code, out, err = await run_cli(
+        "console", cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": generate_master_key(), "DATABASE_URL": database_url},
+        stdin="/mykey\n",
+    )
+    assert code == 2
+    assert "does not include the master key" in err
+    assert "Traceback" not in err
+    assert "Your key" not in out
+
+
+async def test_init_writes_a_private_env_once(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=INFO\n")
+    code, out, _ = await run_cli("init", cwd=tmp_path)
+    assert code == 0 and "Wrote a new master key" in out
+    env_file = tmp_path / ".env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    content = env_file.read_text()
+    assert "LOG_LEVEL=INFO" in content
+    first = [ln for ln in content.splitlines() if ln.startswith("BYOK_MASTER_KEYS=")]
+    assert len(first) == 1
+    assert first[0].split("=", 1)[1] not in out
+
+    code, out, _ = await run_cli("init", cwd=tmp_path)
+    assert code == 1 and "already set" in out
+    code, out, _ = await run_cli("init", "--if-missing", cwd=tmp_path)
+    assert code == 0 and out == ""
+    assert env_file.read_text() == content
+
+
+async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    database_url = f"sqlite:///{tmp_path}/db.sqlite3"
+    old = generate_master_key()
+    (tmp_path / ".env").write_text(f"BYOK_MASTER_KEYS={old}\nDATABASE_URL={database_url}\n")
+    settings = Settings(_env_file=tmp_path / ".env", openai_base_url=fake_openai.base_url)  # type: ignore[call-arg]
+    services = await open_services(settings)
+    keys = {}
+    for name in ("alice", "bob"):
+        keys[name] = make_key()
+        fake_openai.behaviours[keys[name]] = openai_server.VALID
+        assert (await services.commands.set_key(member(name), keys[name])).ok
+    await services.close()
+
+    code, out, err = await run_cli("rotate-master-key", "--generate", cwd=tmp_path)
+    assert code == 0, err
+    assert "Re-sealed 2 keys" in out
+    line = next(
+        ln for ln in (tmp_path / ".env").read_text().splitlines()
+        if ln.startswith("BYOK_MASTER_KEYS=")
+    )
+    new, kept_old = line.split("=", 1)[1].split(",")
+    assert kept_old == old and new != old
+    assert new not in out and old not in out
+
+    # The old key can now be dropped and every key still opens.
+    only_new = Settings(_env_file=None, byok_master_keys=new, database_url=database_url,  # type: ignore[call-arg,arg-type]
+                        openai_base_url=fake_openai.base_url)
+    services = await open_services(only_new)
+    try:
+        for name, key in keys.items():
+            stored = await services.store.get_key(member(name))
+            assert stored is not None
+            assert services.vault.open(member(name), stored.sealed) == key
+    finally:
+        await services.close()
+
+    # And the old key alone is now refused at start-up.
+    code, _, err = await run_cli(
+        "console", cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": old, "DATABASE_URL": database_url}, stdin="",
+    )
+    assert code == 2 and "does not include the master key" in err
+
+
+async def test_rotation_with_an_operator_supplied_key(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    database_url = f"sqlite:///{tmp_path}/db.sqlite3"
+    old, new = generate_master_key(), generate_master_key()
+    services = await open_services(
+        Settings(_env_file=None, byok_master_keys=old, database_url=database_url,  # type: ignore[call-arg,arg-type]
+                 openai_base_url=fake_openai.base_url)
+    )
+    key = make_key()
+    fake_openai.behaviours[key] = openai_server.VALID
+    assert (await services.commands.set_key(member("alice"), key)).ok
+    await services.close()
+    code, out, err = await run_cli(
+        "rotate-master-key", cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": f"{new},{old}", "DATABASE_URL": database_url},
+    )
+    assert code == 0 and "Re-sealed 1 key " in out, err
+    assert not (tmp_path / ".env").exists()
+    services = await open_services(
+        Settings(_env_file=None, byok_master_keys=new, database_url=database_url,  # type: ignore[call-arg,arg-type]
+                 openai_base_url=fake_openai.base_url)
+    )
+    try:
+        stored = await services.store.get_key(member("alice"))
+        assert stored is not None and services.vault.open(member("alice"), stored.sealed) == key
+    finally:
+        await services.close()
+
+
+async def test_postgres_url_is_a_clear_error_for_now(tmp_path: Path) -> None:
+    code, _, err = await run_cli(
+        "run", cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": generate_master_key(),
+             "DATABASE_URL": "postgresql://db/byok"},
+    )
+    assert code == 2 and "DATABASE_URL" in err and "Traceback" not in err

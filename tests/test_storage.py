@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.messages import Member
+from storage.protocol import WorkspaceConfig
+from storage.sqlite import SqliteStore
+
+ALICE = Member("slack", "T1", "U1")
+BOB = Member("slack", "T2", "U2")
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+MARKER = b"SEALED-MARKER-" + b"x" * 200
+
+
+async def _pragma(db: SqliteStore, name: str) -> object:
+    async with db._db.execute(f"PRAGMA {name}") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_pragmas_and_schema_version(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        assert await _pragma(store, "journal_mode") == "wal"
+        assert await _pragma(store, "synchronous") == 2  # FULL
+        assert await _pragma(store, "secure_delete") == 1
+        assert await _pragma(store, "busy_timeout") == 5000
+        assert await store.schema_version() == 1
+    finally:
+        await store.close()
+    # Opening again does not re-run migrations.
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        assert await store.schema_version() == 1
+    finally:
+        await store.close()
+
+
+async def test_deleted_key_leaves_no_bytes_in_the_file_or_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = await SqliteStore.open(path)
+    try:
+        await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
+        assert await store.get_key(ALICE) is not None
+        assert await store.delete_key(ALICE)
+        assert not await store.delete_key(ALICE)
+        for file in tmp_path.iterdir():
+            assert MARKER not in file.read_bytes(), file.name
+    finally:
+        await store.close()
+
+
+async def test_forget_and_workspace_deletion(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        for who in (ALICE, BOB):
+            await store.save_key(who, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
+            await store.set_model(who, "gpt-4o")
+        await store.save_workspace_config(
+            WorkspaceConfig("slack", "T1", frozenset({"C1"}), "gpt-4o", threaded=False)
+        )
+        assert (await store.get_workspace_config("slack", "T1")).allowed_channels == {"C1"}
+
+        await store.forget_member(ALICE)
+        assert await store.get_key(ALICE) is None
+        assert await store.get_model(ALICE) is None
+        assert await store.get_key(BOB) is not None
+
+        await store.save_key(ALICE, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
+        assert await store.delete_workspace("slack", "T1") == 1
+        assert await store.get_key(ALICE) is None
+        assert (await store.get_workspace_config("slack", "T1")).allowed_channels == frozenset()
+        assert await store.get_key(BOB) is not None
+    finally:
+        await store.close()
+
+
+async def test_reseal_all_is_one_transaction(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        for who in (ALICE, BOB):
+            await store.save_key(who, sealed=b"old", masked="m", fingerprint="old-fp", now=NOW)
+
+        def failing(sealed: bytes) -> bytes:
+            if failing.calls:  # type: ignore[attr-defined]
+                raise RuntimeError("boom")
+            failing.calls += 1  # type: ignore[attr-defined]
+            return b"new"
+
+        failing.calls = 0  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError):
+            await store.reseal_all(failing, fingerprint="new-fp")
+        # Nothing changed: the first row's update was rolled back with the rest.
+        for who in (ALICE, BOB):
+            stored = await store.get_key(who)
+            assert stored is not None and stored.sealed == b"old"
+        assert await store.master_key_fingerprints() == {"old-fp"}
+
+        assert await store.reseal_all(lambda s: b"new", fingerprint="new-fp") == 2
+        assert await store.master_key_fingerprints() == {"new-fp"}
+    finally:
+        await store.close()
+
+
+async def test_database_file_is_private(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    await store.close()
+    assert (tmp_path / "s.sqlite3").stat().st_mode & 0o077 == 0
+    async with aiosqlite.connect(tmp_path / "s.sqlite3") as db:
+        async with db.execute("SELECT version FROM schema_version") as cur:
+            assert [row[0] for row in await cur.fetchall()] == [1]
