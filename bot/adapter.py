@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class AdapterConfigError(Exception):
+    """An adapter cannot start with these settings; the message is one line naming the variable."""
+
+
 class Adapter(Protocol):
     name: str
 

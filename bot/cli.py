@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.adapter import AdapterConfigError
 from bot.envfile import MASTER_KEYS_VARIABLE, set_master_keys
 from bot.redaction import configure_logging
 from bot.settings import Settings
@@ -122,7 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
             case _:
                 return asyncio.run(cmd_serve(settings, console_only=arguments.command == "console"))
-    except (ConfigError, MasterKeyError, StorageConfigError, VaultError) as error:
+    except (
+        AdapterConfigError,
+        ConfigError,
+        MasterKeyError,
+        StorageConfigError,
+        VaultError,
+    ) as error:
         print(f"byok-bot: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

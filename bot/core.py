@@ -9,7 +9,7 @@ from bot import texts
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
 from bot.keys import contains_key, find_keys
-from bot.messages import IncomingMessage, Reply, ReplySink
+from bot.messages import IncomingMessage, Member, Reply, ReplySink
 from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,19 @@ class ByokCore:
 
     async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
         return await self.store.get_workspace_config(message.member.platform, message.server)
+
+    async def update_workspace_config(self, actor: Member, config: WorkspaceConfig) -> None:
+        """Save an admin's choices; the adapter has already checked the actor's admin rights."""
+        await self.store.save_workspace_config(config)
+        log.info(
+            "workspace config of %s:%s changed by %s", config.platform, config.workspace, actor
+        )
+
+    async def forget_workspace(self, platform: str, workspace: str) -> int:
+        """The app was uninstalled: delete the workspace's settings and every member's key."""
+        removed = await self.store.delete_workspace(platform, workspace)
+        log.info("workspace %s:%s forgotten (%d keys deleted)", platform, workspace, removed)
+        return removed
 
     async def _private_registration(self, message: IncomingMessage) -> Reply | None:
         """In a DM, a key (alone, after `setkey`, or inside other text) registers it."""

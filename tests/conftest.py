@@ -110,8 +110,9 @@ def member(user: str, platform: str = "console", workspace: str = "") -> Member:
     return Member(platform, workspace, user)
 
 
-def ask(who: Member, text: str, *, private: bool = False, channel: str = "general",
-        history: tuple = ()) -> IncomingMessage:  # type: ignore[type-arg]
+def ask(
+    who: Member, text: str, *, private: bool = False, channel: str = "general", history: tuple = ()
+) -> IncomingMessage:  # type: ignore[type-arg]
     return IncomingMessage(
         member=who,
         text=text,
@@ -123,8 +124,9 @@ def ask(who: Member, text: str, *, private: bool = False, channel: str = "genera
     )
 
 
-async def with_key(services: Services, fake: FakeOpenAI, who: Member,
-                   behaviour: str = openai_server.VALID) -> str:
+async def with_key(
+    services: Services, fake: FakeOpenAI, who: Member, behaviour: str = openai_server.VALID
+) -> str:
     key = make_key()
     fake.behaviours[key] = behaviour
     reply = await services.commands.set_key(who, key)

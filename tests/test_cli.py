@@ -29,8 +29,12 @@ async def run_cli(
         **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args,
-        cwd=cwd, env=environment,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=cwd,
+        env=environment,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -53,7 +57,7 @@ async def run_cli(
 async def test_a_bad_setting_is_one_line_naming_it_and_exit_2(
     tmp_path: Path, variable: str, value: str
 ) -> None:
-    code, out, err = await run_cli("run", cwd=tmp_path, env={variable: value})
+    code, _, err = await run_cli("run", cwd=tmp_path, env={variable: value})
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -76,8 +80,12 @@ async def test_wrong_master_key_stops_start_up_cleanly(
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
     right = generate_master_key()
     services = await open_services(
-        Settings(_env_file=None, byok_master_keys=right, database_url=database_url,  # type: ignore[call-arg,arg-type]
-                 openai_base_url=fake_openai.base_url)
+        Settings(
+            _env_file=None,
+            byok_master_keys=right,
+            database_url=database_url,  # type: ignore[call-arg,arg-type]
+            openai_base_url=fake_openai.base_url,
+        )
     )
     key = make_key()
     fake_openai.behaviours[key] = openai_server.VALID
@@ -85,7 +93,8 @@ async def test_wrong_master_key_stops_start_up_cleanly(
     await services.close()
 
     code, out, err = await run_cli(
-        "console", cwd=tmp_path,
+        "console",
+        cwd=tmp_path,
         env={"BYOK_MASTER_KEYS": generate_master_key(), "DATABASE_URL": database_url},
         stdin="/mykey\n",
     )
@@ -131,7 +140,8 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
     assert code == 0, err
     assert "Re-sealed 2 keys" in out
     line = next(
-        ln for ln in (tmp_path / ".env").read_text().splitlines()
+        ln
+        for ln in (tmp_path / ".env").read_text().splitlines()
         if ln.startswith("BYOK_MASTER_KEYS=")
     )
     new, kept_old = line.split("=", 1)[1].split(",")
@@ -139,8 +149,12 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
     assert new not in out and old not in out
 
     # The old key can now be dropped and every key still opens.
-    only_new = Settings(_env_file=None, byok_master_keys=new, database_url=database_url,  # type: ignore[call-arg,arg-type]
-                        openai_base_url=fake_openai.base_url)
+    only_new = Settings(
+        _env_file=None,
+        byok_master_keys=new,
+        database_url=database_url,  # type: ignore[call-arg,arg-type]
+        openai_base_url=fake_openai.base_url,
+    )
     services = await open_services(only_new)
     try:
         for name, key in keys.items():
@@ -152,8 +166,10 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
 
     # And the old key alone is now refused at start-up.
     code, _, err = await run_cli(
-        "console", cwd=tmp_path,
-        env={"BYOK_MASTER_KEYS": old, "DATABASE_URL": database_url}, stdin="",
+        "console",
+        cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": old, "DATABASE_URL": database_url},
+        stdin="",
     )
     assert code == 2 and "does not include the master key" in err
 
@@ -164,22 +180,31 @@ async def test_rotation_with_an_operator_supplied_key(
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
     old, new = generate_master_key(), generate_master_key()
     services = await open_services(
-        Settings(_env_file=None, byok_master_keys=old, database_url=database_url,  # type: ignore[call-arg,arg-type]
-                 openai_base_url=fake_openai.base_url)
+        Settings(
+            _env_file=None,
+            byok_master_keys=old,
+            database_url=database_url,  # type: ignore[call-arg,arg-type]
+            openai_base_url=fake_openai.base_url,
+        )
     )
     key = make_key()
     fake_openai.behaviours[key] = openai_server.VALID
     assert (await services.commands.set_key(member("alice"), key)).ok
     await services.close()
     code, out, err = await run_cli(
-        "rotate-master-key", cwd=tmp_path,
+        "rotate-master-key",
+        cwd=tmp_path,
         env={"BYOK_MASTER_KEYS": f"{new},{old}", "DATABASE_URL": database_url},
     )
     assert code == 0 and "Re-sealed 1 key " in out, err
     assert not (tmp_path / ".env").exists()
     services = await open_services(
-        Settings(_env_file=None, byok_master_keys=new, database_url=database_url,  # type: ignore[call-arg,arg-type]
-                 openai_base_url=fake_openai.base_url)
+        Settings(
+            _env_file=None,
+            byok_master_keys=new,
+            database_url=database_url,  # type: ignore[call-arg,arg-type]
+            openai_base_url=fake_openai.base_url,
+        )
     )
     try:
         stored = await services.store.get_key(member("alice"))
@@ -190,8 +215,8 @@ async def test_rotation_with_an_operator_supplied_key(
 
 async def test_postgres_url_is_a_clear_error_for_now(tmp_path: Path) -> None:
     code, _, err = await run_cli(
-        "run", cwd=tmp_path,
-        env={"BYOK_MASTER_KEYS": generate_master_key(),
-             "DATABASE_URL": "postgresql://db/byok"},
+        "run",
+        cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": generate_master_key(), "DATABASE_URL": "postgresql://db/byok"},
     )
     assert code == 2 and "DATABASE_URL" in err and "Traceback" not in err

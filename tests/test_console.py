@@ -18,40 +18,42 @@ async def test_console_session_through_stdin_and_stdout(
     fake_openai.behaviours[alice_key] = openai_server.VALID
     fake_openai.behaviours[bob_key] = openai_server.VALID
     fake_openai.behaviours[bad_key] = openai_server.UNAUTHORIZED
-    script = "\n".join(
-        [
-            "/help",
-            "hello there",
-            f"/setkey {bad_key}",
-            "/setkey sk-admin-" + "x" * 40,
-            f"/setkey {alice_key}",
-            "what is two plus two",
-            "/channel general",
-            "@bot question in the channel",
-            "no mention, no answer",
-            "/as bob",
-            "@bot can bob ask",
-            f"/setkey {bob_key}",
-            "@bot now bob asks",
-            f"@bot here is {leaked}",
-            "/as alice",
-            "/dm",
-            "/mykey",
-            "/model gpt-4o",
-            "/model",
-            "/frobnicate",
-            "/removekey",
-            "/forget",
-        ]
-    ) + "\n"
+    script = (
+        "\n".join(
+            [
+                "/help",
+                "hello there",
+                f"/setkey {bad_key}",
+                "/setkey sk-admin-" + "x" * 40,
+                f"/setkey {alice_key}",
+                "what is two plus two",
+                "/channel general",
+                "@bot question in the channel",
+                "no mention, no answer",
+                "/as bob",
+                "@bot can bob ask",
+                f"/setkey {bob_key}",
+                "@bot now bob asks",
+                f"@bot here is {leaked}",
+                "/as alice",
+                "/dm",
+                "/mykey",
+                "/model gpt-4o",
+                "/model",
+                "/frobnicate",
+                "/removekey",
+                "/forget",
+            ]
+        )
+        + "\n"
+    )
     env = {
         "BYOK_MASTER_KEYS": generate_master_key(),
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         "OPENAI_BASE_URL": fake_openai.base_url,
     }
     # `you` is the default console user; start as alice for readability.
-    code, out, err = await run_cli("console", cwd=tmp_path, env=env,
-                                   stdin="/as alice\n" + script)
+    code, out, err = await run_cli("console", cwd=tmp_path, env=env, stdin="/as alice\n" + script)
     assert code == 0, err
     for key in (alice_key, bob_key, bad_key, leaked):
         assert key not in out and key not in err

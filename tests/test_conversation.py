@@ -100,7 +100,10 @@ async def test_the_operator_key_is_never_sent(
     ],
 )
 async def test_each_provider_error_is_explained_privately_then_service_goes_on(
-    services: Services, fake_openai: FakeOpenAI, waits: list[float], behaviour: str,
+    services: Services,
+    fake_openai: FakeOpenAI,
+    waits: list[float],
+    behaviour: str,
     expected: str,
 ) -> None:
     await with_key(services, fake_openai, ALICE, behaviour)
@@ -184,8 +187,10 @@ async def test_rate_limit_gives_up_after_three_tries_naming_the_wait(
     await services.core.handle_message(ask(ALICE, "hi"), sink)
     assert len(fake_openai.chat_requests()) == 3
     assert waits == [7.0, 7.0]
-    assert sink.privates == [texts.RATE_LIMIT_RETRYING, texts.provider_failure(
-        FailureKind.RATE_LIMITED, retry_after=7.0)]
+    assert sink.privates == [
+        texts.RATE_LIMIT_RETRYING,
+        texts.provider_failure(FailureKind.RATE_LIMITED, retry_after=7.0),
+    ]
     assert "in 7 s" in sink.privates[-1]
 
 
@@ -218,8 +223,9 @@ async def test_a_cut_stream_is_marked_and_never_retried(
     assert sink.finished == 1
 
 
-async def test_timeout_is_explained(services: Services, fake_openai: FakeOpenAI,
-                                    waits: list[float]) -> None:
+async def test_timeout_is_explained(
+    services: Services, fake_openai: FakeOpenAI, waits: list[float]
+) -> None:
     from bot.provider import OpenAIGateway
 
     fake_openai.slow_seconds = 3

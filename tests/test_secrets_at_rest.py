@@ -64,9 +64,10 @@ async def test_full_session_leaves_no_plaintext_key(
         for key in used:
             assert key.encode() not in content, f"plaintext key in {path.name}"
             assert key[8:40].encode() not in content, f"part of a key in {path.name}"
-    logged = "\n".join(
-        f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records
-    ) + caplog.text
+    logged = (
+        "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records)
+        + caplog.text
+    )
     for key in used:
         assert key not in logged
         assert key[8:40] not in logged

@@ -143,8 +143,9 @@ async def test_a_key_in_a_dm_is_taken_as_setkey(
     key = make_key()
     fake_openai.behaviours[key] = openai_server.VALID
     sink = RecordingSink()
-    turn = await services.core.handle_message(ask(ALICE, template.format(key=key), private=True),
-                                              sink)
+    turn = await services.core.handle_message(
+        ask(ALICE, template.format(key=key), private=True), sink
+    )
     assert turn is None
     assert await services.store.get_key(ALICE) is not None
     assert fake_openai.chat_requests() == []

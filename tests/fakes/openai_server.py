@@ -97,8 +97,12 @@ class FakeOpenAI:
     async def _models(self, request: web.Request) -> web.StreamResponse:
         behaviour = await self._record(request)
         if behaviour == UNAUTHORIZED:
-            return _error(401, "Incorrect API key provided.", code="invalid_api_key",
-                          kind="invalid_request_error")
+            return _error(
+                401,
+                "Incorrect API key provided.",
+                code="invalid_api_key",
+                kind="invalid_request_error",
+            )
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
 
@@ -146,26 +150,42 @@ class FakeOpenAI:
     def _failure(self, behaviour: str, path: str) -> web.Response | None:
         match behaviour:
             case "unauthorized":
-                return _error(401, "Incorrect API key provided.", code="invalid_api_key",
-                              kind="invalid_request_error")
+                return _error(
+                    401,
+                    "Incorrect API key provided.",
+                    code="invalid_api_key",
+                    kind="invalid_request_error",
+                )
             case "no_credit":
-                return _error(429, "You exceeded your current quota.", code="insufficient_quota",
-                              kind="insufficient_quota")
+                return _error(
+                    429,
+                    "You exceeded your current quota.",
+                    code="insufficient_quota",
+                    kind="insufficient_quota",
+                )
             case "rate_limited" | "rate_limited_once":
                 if behaviour == RATE_LIMITED_ONCE and self._count(behaviour, path) > 1:
                     return None
-                response = _error(429, "Rate limit reached.", code="rate_limit_exceeded",
-                                  kind="requests")
+                response = _error(
+                    429, "Rate limit reached.", code="rate_limit_exceeded", kind="requests"
+                )
                 response.headers["retry-after"] = self.retry_after
                 response.headers["x-ratelimit-reset-requests"] = "1s"
                 return response
             case "region":
-                return _error(403, "Country, region, or territory not supported",
-                              code="unsupported_country_region_territory",
-                              kind="request_forbidden")
+                return _error(
+                    403,
+                    "Country, region, or territory not supported",
+                    code="unsupported_country_region_territory",
+                    kind="request_forbidden",
+                )
             case "model_not_found":
-                return _error(404, "The model does not exist or you do not have access to it.",
-                              code="model_not_found", kind="invalid_request_error")
+                return _error(
+                    404,
+                    "The model does not exist or you do not have access to it.",
+                    code="model_not_found",
+                    kind="invalid_request_error",
+                )
             case "server_error" | "server_error_once":
                 if behaviour == SERVER_ERROR_ONCE and self._count(behaviour, path) > 1:
                     return None
