@@ -7,11 +7,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from bot.adapter import AdapterConfigError
+from bot.audit import AuditEvent, event_as_json, format_event
 from bot.envfile import MASTER_KEYS_VARIABLE, set_master_keys
 from bot.redaction import configure_logging
 from bot.settings import Settings
@@ -55,7 +57,36 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"first put a new master key in front of the others in {ENV_FILE}",
     )
+    audit = sub.add_parser("audit", help="print the audit trail, newest first")
+    audit.add_argument("--user", help="only events of this user id")
+    audit.add_argument(
+        "--since", type=_parse_since, help="only events from this date on (YYYY-MM-DD, UTC)"
+    )
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _parse_since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def cmd_audit(
+    settings: Settings, *, user: str | None, since: datetime | None, as_json: bool
+) -> int:
+    store = await open_store(settings.database_url)
+    try:
+        events = await store.audit_events(user=user, since=since)
+    finally:
+        await store.close()
+    for event in events:
+        print(event_as_json(event) if as_json else format_event(event))
+    if not events and not as_json:
+        print("No audit events match.")
+    return 0
 
 
 def cmd_init(settings: Settings, *, if_missing: bool) -> int:
@@ -83,7 +114,12 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
     store = await open_store(settings.database_url)
     try:
         vault.check_fingerprints(await store.master_key_fingerprints())
-        count = await store.reseal_all(vault.reseal, fingerprint=vault.sealing_fingerprint)
+        count = await store.reseal_all(
+            vault.reseal,
+            fingerprint=vault.sealing_fingerprint,
+            audit_event=AuditEvent.KEY_RESEALED.value,
+            now=datetime.now(UTC),
+        )
     finally:
         await store.close()
     if generate:
@@ -119,6 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         match arguments.command:
             case "init":
                 return cmd_init(settings, if_missing=arguments.if_missing)
+            case "audit":
+                return asyncio.run(
+                    cmd_audit(
+                        settings,
+                        user=arguments.user,
+                        since=arguments.since,
+                        as_json=arguments.json,
+                    )
+                )
             case "rotate-master-key":
                 return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
             case _:

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import texts
+from bot.audit import AuditEvent, AuditTrail
 from bot.keys import KeyRefusal, mask_key, normalise_key
 from bot.messages import Member, Reply, Severity
 from bot.provider import FailureKind, ProviderError, ProviderGateway
+from bot.spending import SpendingCommands
 from bot.vault import KeyVault, VaultError
 from storage.protocol import Store, StoredKey
 
 log = logging.getLogger(__name__)
 
-COMMAND_NAMES = ("setkey", "removekey", "mykey", "model", "help", "forget")
+COMMAND_NAMES = ("setkey", "removekey", "mykey", "model", "usage", "limit", "help", "forget")
+RECENT_EVENTS_SHOWN = 5
 
 # Model ids a chat answer cannot come from; hidden from /model lists.
 _NOT_CHAT = (
@@ -64,12 +67,16 @@ class MemberCommands:
         store: Store,
         vault: KeyVault,
         gateway: ProviderGateway,
+        audit: AuditTrail,
+        spending: SpendingCommands,
         default_model: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._vault = vault
         self._gateway = gateway
+        self._audit = audit
+        self._spending = spending
         self._default_model = default_model
         self._clock = clock
 
@@ -84,6 +91,10 @@ class MemberCommands:
                 return await self.my_key(member)
             case "model":
                 return await self.choose_model(member, argument.strip() or None)
+            case "usage":
+                return await self._spending.usage(member)
+            case "limit":
+                return await self._spending.limit(member, argument)
             case "forget":
                 return await self.forget(member)
             case _:
@@ -92,10 +103,12 @@ class MemberCommands:
     async def set_key(self, member: Member, raw: str) -> Reply:
         key = normalise_key(raw)
         if isinstance(key, KeyRefusal):
+            await self._audit.record(member, AuditEvent.KEY_REFUSED, "malformed")
             return Reply(key.reason, Severity.REFUSED)
         try:
             models = await self._gateway.list_models(key)
         except ProviderError as error:
+            await self._audit.record(member, AuditEvent.KEY_REFUSED, error.kind.value)
             if error.kind in (FailureKind.UNAUTHORIZED, FailureKind.BAD_REQUEST):
                 return Reply(texts.KEY_REJECTED, Severity.REFUSED)
             if error.kind.transient:
@@ -109,11 +122,14 @@ class MemberCommands:
             fingerprint=self._vault.sealing_fingerprint,
             now=self._clock(),
         )
+        await self._audit.record(member, AuditEvent.KEY_VALIDATED)
+        await self._audit.record(member, AuditEvent.KEY_SET)
         log.info("key set for %s", member)
         return Reply(texts.key_saved(masked, len(chat_models(models))))
 
     async def remove_key(self, member: Member) -> Reply:
         if await self._store.delete_key(member):
+            await self._audit.record(member, AuditEvent.KEY_REMOVED)
             log.info("key removed for %s", member)
             return Reply(texts.KEY_REMOVED)
         return Reply(texts.NO_KEY_TO_REMOVE)
@@ -139,17 +155,17 @@ class MemberCommands:
         if info is None:
             return Reply(texts.HOW_TO_SET_KEY)
         status = "working" if info.status == "valid" else "rejected by the provider; run `/setkey`"
-        return Reply(
-            "\n".join(
-                [
-                    f"Your key: `{info.masked}` ({status})",
-                    f"Set: {_when(info.set_at)}",
-                    f"Last checked: {_when(info.validated_at)}",
-                    f"Last used: {_when(info.last_used_at)}",
-                    f"Model: `{info.model}`",
-                ]
-            )
-        )
+        events = await self._store.audit_events(member=member, limit=RECENT_EVENTS_SHOWN)
+        lines = [
+            f"Your key: `{info.masked}` ({status})",
+            f"Set: {_when(info.set_at)}",
+            f"Last checked: {_when(info.validated_at)}",
+            f"Last used: {_when(info.last_used_at)}",
+            f"Model: `{info.model}`",
+            "Recent events:",
+            *(f"  • {_when(e.at)} {e.event.replace('_', ' ')} ({e.outcome})" for e in events),
+        ]
+        return Reply("\n".join(lines))
 
     async def open_key(self, member: Member) -> tuple[StoredKey, str] | None:
         """The stored row and its plaintext, just before a call; never cached."""
@@ -178,11 +194,12 @@ class MemberCommands:
             return Reply(texts.UNREADABLE_KEY, Severity.ERROR)
         except ProviderError as error:
             if error.kind is FailureKind.UNAUTHORIZED:
-                await self._store.mark_key_invalid(member)
+                await self.key_rejected(member)
             return Reply(
                 texts.provider_failure(error.kind, retry_after=error.retry_after), Severity.ERROR
             )
         await self._store.mark_key_validated(member, self._clock())
+        await self._audit.record(member, AuditEvent.KEY_VALIDATED)
         if model is None:
             return Reply(texts.models_list(models, await self.model_for(member)))
         if model not in models:
@@ -190,7 +207,12 @@ class MemberCommands:
         await self._store.set_model(member, model)
         return Reply(texts.model_chosen(model))
 
+    async def key_rejected(self, member: Member) -> None:
+        """The provider refused a stored key: mark it so no more calls are spent on it."""
+        await self._store.mark_key_invalid(member)
+        await self._audit.record(member, AuditEvent.PROVIDER_AUTH_FAILED, "unauthorized")
+
     async def forget(self, member: Member) -> Reply:
-        await self._store.forget_member(member)
+        await self._store.forget_member(member, now=self._clock())
         log.info("member data forgotten for %s", member)
         return Reply(texts.FORGOTTEN)

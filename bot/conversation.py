@@ -5,17 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot import texts
 from bot.commands import MemberCommands
 from bot.keys import redact_keys
+from bot.limits import MemberLimits
 from bot.messages import HistoryTurn, IncomingMessage, ReplySink
-from bot.provider import ChatMessage, FailureKind, ProviderError, ProviderGateway, TokenUsage
+from bot.provider import (
+    ChatChunk,
+    ChatMessage,
+    FailureKind,
+    ProviderError,
+    ProviderGateway,
+    TokenUsage,
+)
+from bot.usage import UsageLedger
 from bot.vault import VaultError
-from storage.protocol import Store
+from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +88,9 @@ class Conversation:
         gateway: ProviderGateway,
         max_context_tokens: int,
         max_output_tokens: int,
+        limits: MemberLimits,
+        ledger: UsageLedger,
+        streaming: bool = True,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -88,12 +100,15 @@ class Conversation:
         self._gateway = gateway
         self._max_context_tokens = max_context_tokens
         self._max_output_tokens = max_output_tokens
+        self._limits = limits
+        self._ledger = ledger
+        self._streaming = streaming
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
 
     async def answer(
-        self, message: IncomingMessage, sink: ReplySink, *, workspace_model: str | None = None
+        self, message: IncomingMessage, sink: ReplySink, *, config: WorkspaceConfig
     ) -> TurnResult | None:
         """Answer with the asker's own key; None when no provider call was made."""
         member = message.member
@@ -110,42 +125,80 @@ class Conversation:
         if stored.status == "invalid":
             await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
             return None
-        model = await self._commands.model_for(member, workspace_model)
+        admission = await self._limits.admit(
+            member, server=message.server, workspace_caps=config.member_caps
+        )
+        if isinstance(admission, str):
+            await sink.private(admission)
+            return None
+        model = await self._commands.model_for(member, config.default_model)
         messages = build_messages(message.text, message.history, budget=self._max_context_tokens)
-        await sink.start()
-        try:
-            usage, failure = await self._stream_with_retries(
-                api_key=api_key, model=model, messages=messages, sink=sink
+
+        def record(outcome: str, usage: TokenUsage | None) -> None:
+            self._ledger.record(
+                member,
+                server=message.server,
+                model=model,
+                outcome=outcome,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
             )
+
+        try:
+            await sink.start()
+            try:
+                usage, failure = await self._stream_with_retries(
+                    api_key=api_key, model=model, messages=messages, sink=sink, record=record
+                )
+            finally:
+                await sink.finish()
         finally:
-            await sink.finish()
+            admission.release()
         if failure is FailureKind.UNAUTHORIZED:
-            await self._store.mark_key_invalid(member)
+            await self._commands.key_rejected(member)
         elif failure is None:
             await self._store.mark_key_used(member, self._clock())
         return TurnResult(model=model, usage=usage, failure=failure)
 
+    def _chunks(
+        self, *, api_key: str, model: str, messages: list[ChatMessage]
+    ) -> AsyncIterator[ChatChunk]:
+        if self._streaming:
+            return self._gateway.stream_chat(
+                api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
+            )
+        return self._whole_answer(api_key=api_key, model=model, messages=messages)
+
+    async def _whole_answer(
+        self, *, api_key: str, model: str, messages: list[ChatMessage]
+    ) -> AsyncIterator[ChatChunk]:
+        yield await self._gateway.complete_chat(
+            api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
+        )
+
     async def _stream_with_retries(
-        self, *, api_key: str, model: str, messages: list[ChatMessage], sink: ReplySink
+        self,
+        *,
+        api_key: str,
+        model: str,
+        messages: list[ChatMessage],
+        sink: ReplySink,
+        record: Callable[[str, TokenUsage | None], None],
     ) -> tuple[TokenUsage | None, FailureKind | None]:
         shown_text = False
         told_retrying = False
         for attempt in range(self._retry.attempts):
             usage: TokenUsage | None = None
             try:
-                async for chunk in self._gateway.stream_chat(
-                    api_key=api_key,
-                    model=model,
-                    messages=messages,
-                    max_tokens=self._max_output_tokens,
-                ):
+                async for chunk in self._chunks(api_key=api_key, model=model, messages=messages):
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.text:
                         shown_text = True
                         await sink.append(chunk.text)
-                return usage, None
             except ProviderError as error:
+                # A failed call is recorded with its outcome and no tokens.
+                record(error.kind.value, None)
                 last_try = attempt == self._retry.attempts - 1
                 if shown_text:
                     # Retrying now would bill the member twice for what they already see.
@@ -173,4 +226,7 @@ class Conversation:
                     continue
                 await sink.private(texts.provider_failure(error.kind))
                 return None, error.kind
+            else:
+                record("ok", usage)
+                return usage, None
         raise AssertionError("unreachable: the last attempt always returns")

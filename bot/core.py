@@ -6,6 +6,7 @@ import logging
 import re
 
 from bot import texts
+from bot.audit import AuditEvent, AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
 from bot.keys import contains_key, find_keys
@@ -21,11 +22,17 @@ class ByokCore:
     """Every rule about incoming messages, once, for every platform."""
 
     def __init__(
-        self, *, store: Store, commands: MemberCommands, conversation: Conversation
+        self,
+        *,
+        store: Store,
+        commands: MemberCommands,
+        conversation: Conversation,
+        audit: AuditTrail,
     ) -> None:
         self.store = store
         self.commands = commands
         self._conversation = conversation
+        self._audit = audit
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> TurnResult | None:
         """Handle one message the bot can read; returns the turn when a provider was asked."""
@@ -43,7 +50,7 @@ class ByokCore:
         if not message.is_private and not config.allows(message.channel):
             await sink.private(texts.CHANNEL_NOT_ALLOWED)
             return None
-        return await self._conversation.answer(message, sink, workspace_model=config.default_model)
+        return await self._conversation.answer(message, sink, config=config)
 
     async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
         return await self.store.get_workspace_config(message.member.platform, message.server)
@@ -51,6 +58,7 @@ class ByokCore:
     async def update_workspace_config(self, actor: Member, config: WorkspaceConfig) -> None:
         """Save an admin's choices; the adapter has already checked the actor's admin rights."""
         await self.store.save_workspace_config(config)
+        await self._audit.record(actor, AuditEvent.ADMIN_CONFIG_CHANGED, place=config.workspace)
         log.info(
             "workspace config of %s:%s changed by %s", config.platform, config.workspace, actor
         )
@@ -58,6 +66,7 @@ class ByokCore:
     async def forget_workspace(self, platform: str, workspace: str) -> int:
         """The app was uninstalled: delete the workspace's settings and every member's key."""
         removed = await self.store.delete_workspace(platform, workspace)
+        await self._audit.record_anonymous(platform, workspace, AuditEvent.WORKSPACE_FORGOTTEN)
         log.info("workspace %s:%s forgotten (%d keys deleted)", platform, workspace, removed)
         return removed
 
@@ -79,6 +88,12 @@ class ByokCore:
 
     async def _leak_guard(self, message: IncomingMessage, sink: ReplySink) -> None:
         deleted = await sink.delete_original()
+        await self._audit.record(
+            message.member,
+            AuditEvent.LEAK_DETECTED,
+            "deleted" if deleted else "not_deleted",
+            place=message.channel,
+        )
         log.warning(
             "key pattern seen in a channel message from %s (deleted=%s)", message.member, deleted
         )

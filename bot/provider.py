@@ -86,6 +86,12 @@ class ProviderGateway(Protocol):
         self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
     ) -> AsyncIterator[ChatChunk]: ...
 
+    async def complete_chat(
+        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> ChatChunk:
+        """The whole answer in one response, for endpoints that cannot stream."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -171,6 +177,25 @@ class OpenAIGateway:
             raise error from None
         if not finished:
             raise ProviderError(FailureKind.CUT)
+
+    async def complete_chat(
+        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
+    ) -> ChatChunk:
+        try:
+            completion = await self._for(api_key).chat.completions.create(
+                model=model,
+                messages=self._wire(messages),
+                max_completion_tokens=max_tokens,
+                stream=False,
+            )
+        except Exception as exc:
+            raise self._classify(exc) from None
+        text = "".join(choice.message.content or "" for choice in completion.choices[:1])
+        usage = completion.usage
+        return ChatChunk(
+            text=text,
+            usage=TokenUsage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        )
 
     def _classify(self, exc: BaseException) -> ProviderError:
         """Map SDK and transport exceptions to what a member can be told."""

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.audit import AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation
 from bot.core import ByokCore
+from bot.limits import MemberLimits
+from bot.pricing import PriceTable
 from bot.provider import OpenAIGateway, ProviderGateway
 from bot.settings import Settings
+from bot.spending import SpendingCommands
+from bot.usage import UsageLedger
 from bot.vault import KeyVault
 from storage import Store, open_store
 
@@ -21,17 +26,30 @@ class Services:
     gateway: ProviderGateway
     commands: MemberCommands
     core: ByokCore
+    ledger: UsageLedger
 
     async def close(self) -> None:
+        await self.ledger.close()
         await self.gateway.close()
         await self.store.close()
 
 
 def build_core(
-    *, settings: Settings, store: Store, vault: KeyVault, gateway: ProviderGateway
+    *,
+    settings: Settings,
+    store: Store,
+    vault: KeyVault,
+    gateway: ProviderGateway,
+    ledger: UsageLedger,
 ) -> tuple[MemberCommands, ByokCore]:
+    audit = AuditTrail(store=store)
     commands = MemberCommands(
-        store=store, vault=vault, gateway=gateway, default_model=settings.byok_default_model
+        store=store,
+        vault=vault,
+        gateway=gateway,
+        audit=audit,
+        spending=SpendingCommands(store=store, ledger=ledger),
+        default_model=settings.byok_default_model,
     )
     conversation = Conversation(
         store=store,
@@ -39,8 +57,17 @@ def build_core(
         gateway=gateway,
         max_context_tokens=settings.byok_max_context_tokens,
         max_output_tokens=settings.byok_max_output_tokens,
+        limits=MemberLimits(
+            store=store,
+            ledger=ledger,
+            max_concurrent=settings.byok_max_concurrent_per_member,
+            per_minute=settings.byok_requests_per_minute,
+        ),
+        ledger=ledger,
+        streaming=settings.byok_streaming,
     )
-    return commands, ByokCore(store=store, commands=commands, conversation=conversation)
+    core = ByokCore(store=store, commands=commands, conversation=conversation, audit=audit)
+    return commands, core
 
 
 async def open_services(settings: Settings) -> Services:
@@ -58,7 +85,17 @@ async def open_services(settings: Settings) -> Services:
     gateway = OpenAIGateway(
         base_url=settings.openai_base_url, timeout=settings.byok_request_timeout
     )
-    commands, core = build_core(settings=settings, store=store, vault=vault, gateway=gateway)
+    ledger = UsageLedger(store=store, prices=PriceTable.bundled())
+    ledger.start()
+    commands, core = build_core(
+        settings=settings, store=store, vault=vault, gateway=gateway, ledger=ledger
+    )
     return Services(
-        settings=settings, store=store, vault=vault, gateway=gateway, commands=commands, core=core
+        settings=settings,
+        store=store,
+        vault=vault,
+        gateway=gateway,
+        commands=commands,
+        core=core,
+        ledger=ledger,
     )

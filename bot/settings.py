@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     byok_request_timeout: float = Field(default=60.0, gt=0, le=600)
     byok_max_context_tokens: int = Field(default=6000, ge=256, le=1_000_000)
     byok_max_output_tokens: int = Field(default=1024, ge=16, le=100_000)
+    byok_max_concurrent_per_member: int = Field(default=1, ge=1, le=100)
+    byok_requests_per_minute: int = Field(default=10, ge=1, le=10_000)
+    byok_streaming: bool = True
 
     discord_bot_token: SecretStr | None = None
     discord_application_id: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.provider import FailureKind
 
 HOW_TO_SET_KEY = (
@@ -15,6 +17,8 @@ HELP = "\n".join(
         "• `/setkey` — add or replace your key (privately; it is checked for free, then sealed)",
         "• `/mykey` — see your key (masked), when it was set and last used, and your model",
         "• `/model` — list the models your key can use; `/model NAME` picks one",
+        "• `/usage` — your tokens and estimated cost today and this month",
+        "• `/limit` — cap your own daily or monthly spending (`/limit daily 2 usd`)",
         "• `/removekey` — delete your key",
         "• `/forget` — delete everything I store about you",
         "Mention me in a channel to ask a question; in a DM just write.",
@@ -32,7 +36,7 @@ KEY_REJECTED = (
 )
 KEY_REMOVED = "Your key is deleted. Use `/setkey` to add one again."
 NO_KEY_TO_REMOVE = "You have no key stored, so there was nothing to remove."
-FORGOTTEN = "Everything I stored about you is deleted: your key and your settings."
+FORGOTTEN = "Everything I stored about you is deleted: your key, settings, caps, usage and history."
 CHANNEL_NOT_ALLOWED = "I'm not enabled in that channel. Ask a server admin, or DM me instead."
 UNREADABLE_KEY = "I can't open your stored key anymore. Please set it again with `/setkey`."
 
@@ -115,3 +119,40 @@ def model_unknown(model: str) -> str:
 
 
 MODEL_RESET = "Back to the default model."
+
+
+STILL_ANSWERING = "I'm still answering your last question. Ask again when it's done."
+
+
+def too_many_requests(per_minute: int, wait: float) -> str:
+    return (
+        f"You're asking faster than this server allows ({per_minute} a minute). "
+        f"Try again in {max(1, round(wait))} s."
+    )
+
+
+def cap_reached(period: str, cap: str, resets: datetime, *, by_server: bool) -> str:
+    whose = "this server's" if by_server else "your"
+    change = "" if by_server else " Change it with `/limit`."
+    return (
+        f"You've reached {whose} {period} cap of {cap}, so I didn't ask the provider. "
+        f"It resets {resets:%Y-%m-%d %H:%M} UTC.{change}"
+    )
+
+
+LIMIT_HELP = (
+    "Try `/limit daily 2 usd`, `/limit monthly 200000 tokens`, `/limit daily off` or `/limit off`."
+)
+LIMIT_UNCLEAR = "I didn't understand that limit. " + LIMIT_HELP
+LIMITS_CLEARED = "Your caps are cleared."
+
+
+def limit_set(period: str, cap: str) -> str:
+    return (
+        f"Your {period} cap is now {cap}. Once you reach it I'll stop asking the provider "
+        "for you until it resets (midnight UTC, or the 1st for monthly)."
+    )
+
+
+def limit_cleared(period: str) -> str:
+    return f"Your {period} cap is cleared."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -13,10 +13,21 @@ from pathlib import Path
 import aiosqlite
 
 from bot.messages import Member
-from storage.protocol import KeyStatus, StoredKey, WorkspaceConfig
+from storage.protocol import (
+    FORGOTTEN_EVENT,
+    AuditRecord,
+    Cap,
+    CapPeriod,
+    CapUnit,
+    KeyStatus,
+    ModelUsage,
+    StoredKey,
+    UsageRecord,
+    WorkspaceConfig,
+)
 
 BUSY_TIMEOUT_MS = 5000
-_MEMBER_TABLES = ("member_keys", "member_prefs")
+_MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
 
 
 def _iso(moment: datetime) -> str:
@@ -205,7 +216,7 @@ class SqliteStore:
                 (*_member_key(member), model),
             )
 
-    async def forget_member(self, member: Member) -> None:
+    async def forget_member(self, member: Member, *, now: datetime) -> None:
         async with self._transaction() as db:
             for table in _MEMBER_TABLES:
                 await db.execute(
@@ -213,9 +224,150 @@ class SqliteStore:
                     " WHERE platform = ? AND workspace = ? AND user_id = ?",
                     _member_key(member),
                 )
+            await self._insert_audit(
+                db,
+                AuditRecord(
+                    at=now,
+                    platform=member.platform,
+                    workspace=member.workspace,
+                    user=None,
+                    event=FORGOTTEN_EVENT,
+                    outcome="ok",
+                ),
+            )
         await self._scrub()
 
-    async def reseal_all(self, reseal: Callable[[bytes], bytes], *, fingerprint: str) -> int:
+    async def record_usage(self, records: Sequence[UsageRecord]) -> None:
+        if not records:
+            return
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO usage_events (platform, workspace, user_id, server, model,"
+                " prompt_tokens, completion_tokens, outcome, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *_member_key(r.member),
+                        r.server,
+                        r.model,
+                        r.prompt_tokens,
+                        r.completion_tokens,
+                        r.outcome,
+                        _iso(r.at),
+                    )
+                    for r in records
+                ],
+            )
+
+    async def usage_by_model(
+        self, member: Member, *, since: datetime, server: str | None = None
+    ) -> list[ModelUsage]:
+        query = (
+            "SELECT model, SUM(prompt_tokens), SUM(completion_tokens), COUNT(*)"
+            " FROM usage_events WHERE platform = ? AND workspace = ? AND user_id = ? AND at >= ?"
+        )
+        values: list[object] = [*_member_key(member), _iso(since)]
+        if server is not None:
+            query += " AND server = ?"
+            values.append(server)
+        async with self._db.execute(query + " GROUP BY model ORDER BY model", values) as cur:
+            rows = await cur.fetchall()
+        return [ModelUsage(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def get_caps(self, member: Member) -> dict[CapPeriod, Cap]:
+        async with self._db.execute(
+            "SELECT period, unit, amount FROM member_caps"
+            " WHERE platform = ? AND workspace = ? AND user_id = ?",
+            _member_key(member),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {_period(r[0]): Cap(float(r[2]), _unit(r[1])) for r in rows}
+
+    async def set_cap(self, member: Member, period: CapPeriod, cap: Cap | None) -> None:
+        async with self._transaction() as db:
+            if cap is None:
+                await db.execute(
+                    "DELETE FROM member_caps"
+                    " WHERE platform = ? AND workspace = ? AND user_id = ? AND period = ?",
+                    (*_member_key(member), period),
+                )
+                return
+            await db.execute(
+                "INSERT INTO member_caps (platform, workspace, user_id, period, unit, amount)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace, user_id, period)"
+                " DO UPDATE SET unit = excluded.unit, amount = excluded.amount",
+                (*_member_key(member), period, cap.unit, cap.amount),
+            )
+
+    @staticmethod
+    async def _insert_audit(db: aiosqlite.Connection, record: AuditRecord) -> None:
+        await db.execute(
+            "INSERT INTO audit_events (at, platform, workspace, user_id, event, outcome, place)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                _iso(record.at),
+                record.platform,
+                record.workspace,
+                record.user,
+                record.event,
+                record.outcome,
+                record.place,
+            ),
+        )
+
+    async def record_audit(self, record: AuditRecord) -> None:
+        async with self._transaction() as db:
+            await self._insert_audit(db, record)
+
+    async def audit_events(
+        self,
+        *,
+        member: Member | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        clauses: list[str] = []
+        values: list[object] = []
+        if member is not None:
+            clauses.append("platform = ? AND workspace = ? AND user_id = ?")
+            values.extend(_member_key(member))
+        if user is not None:
+            clauses.append("user_id = ?")
+            values.append(user)
+        if since is not None:
+            clauses.append("at >= ?")
+            values.append(_iso(since))
+        query = "SELECT at, platform, workspace, user_id, event, outcome, place FROM audit_events"
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY at DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            values.append(limit)
+        async with self._db.execute(query, values) as cur:
+            rows = await cur.fetchall()
+        return [
+            AuditRecord(
+                at=datetime.fromisoformat(r[0]),
+                platform=r[1],
+                workspace=r[2],
+                user=r[3],
+                event=r[4],
+                outcome=r[5],
+                place=r[6],
+            )
+            for r in rows
+        ]
+
+    async def reseal_all(
+        self,
+        reseal: Callable[[bytes], bytes],
+        *,
+        fingerprint: str,
+        audit_event: str,
+        now: datetime,
+    ) -> int:
         async with self._transaction() as db:
             async with db.execute(
                 "SELECT platform, workspace, user_id, sealed FROM member_keys"
@@ -227,6 +379,17 @@ class SqliteStore:
                     " WHERE platform = ? AND workspace = ? AND user_id = ?",
                     (reseal(bytes(sealed)), platform, workspace, user_id),
                 )
+                await self._insert_audit(
+                    db,
+                    AuditRecord(
+                        at=now,
+                        platform=platform,
+                        workspace=workspace,
+                        user=user_id,
+                        event=audit_event,
+                        outcome="ok",
+                    ),
+                )
             await db.execute("DELETE FROM master_key_fingerprints")
             await db.execute(
                 "INSERT INTO master_key_fingerprints (fingerprint) VALUES (?)", (fingerprint,)
@@ -236,7 +399,7 @@ class SqliteStore:
 
     async def get_workspace_config(self, platform: str, workspace: str) -> WorkspaceConfig:
         async with self._db.execute(
-            "SELECT allowed_channels, default_model, threaded FROM workspace_config"
+            "SELECT allowed_channels, default_model, threaded, member_caps FROM workspace_config"
             " WHERE platform = ? AND workspace = ?",
             (platform, workspace),
         ) as cur:
@@ -249,22 +412,33 @@ class SqliteStore:
             allowed_channels=frozenset(json.loads(row[0])),
             default_model=row[1],
             threaded=bool(row[2]),
+            member_caps={
+                _period(period): Cap(float(cap["amount"]), _unit(cap["unit"]))
+                for period, cap in json.loads(row[3]).items()
+            },
         )
 
     async def save_workspace_config(self, config: WorkspaceConfig) -> None:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO workspace_config"
-                " (platform, workspace, allowed_channels, default_model, threaded)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform, workspace) DO UPDATE SET"
+                " (platform, workspace, allowed_channels, default_model, threaded, member_caps)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace) DO UPDATE SET"
                 " allowed_channels = excluded.allowed_channels,"
-                " default_model = excluded.default_model, threaded = excluded.threaded",
+                " default_model = excluded.default_model, threaded = excluded.threaded,"
+                " member_caps = excluded.member_caps",
                 (
                     config.platform,
                     config.workspace,
                     json.dumps(sorted(config.allowed_channels)),
                     config.default_model,
                     int(config.threaded),
+                    json.dumps(
+                        {
+                            period: {"amount": cap.amount, "unit": cap.unit}
+                            for period, cap in config.member_caps.items()
+                        }
+                    ),
                 ),
             )
 
@@ -275,13 +449,27 @@ class SqliteStore:
                 (platform, workspace),
             )
             removed = max(cur.rowcount, 0)
-            for table in ("member_prefs", "workspace_config"):
+            for table in (
+                "member_prefs",
+                "member_caps",
+                "usage_events",
+                "audit_events",
+                "workspace_config",
+            ):
                 await db.execute(
                     f"DELETE FROM {table} WHERE platform = ? AND workspace = ?",  # noqa: S608
                     (platform, workspace),
                 )
         await self._scrub()
         return removed
+
+
+def _period(value: str) -> CapPeriod:
+    return "monthly" if value == "monthly" else "daily"
+
+
+def _unit(value: str) -> CapUnit:
+    return "tokens" if value == "tokens" else "usd"
 
 
 def _member_key(member: Member) -> tuple[str, str, str]:

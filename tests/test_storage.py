@@ -8,11 +8,12 @@ import pytest
 
 from bot.messages import Member
 from storage.protocol import WorkspaceConfig
-from storage.sqlite import SqliteStore
+from storage.sqlite import SqliteStore, _migrations
 
 ALICE = Member("slack", "T1", "U1")
 BOB = Member("slack", "T2", "U2")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+LATEST = len(_migrations())
 MARKER = b"SEALED-MARKER-" + b"x" * 200
 
 
@@ -30,13 +31,13 @@ async def test_pragmas_and_schema_version(tmp_path: Path) -> None:
         assert await _pragma(store, "synchronous") == 2  # FULL
         assert await _pragma(store, "secure_delete") == 1
         assert await _pragma(store, "busy_timeout") == 5000
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == LATEST
     finally:
         await store.close()
     # Opening again does not re-run migrations.
     store = await SqliteStore.open(tmp_path / "s.sqlite3")
     try:
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == LATEST
     finally:
         await store.close()
 
@@ -66,7 +67,7 @@ async def test_forget_and_workspace_deletion(tmp_path: Path) -> None:
         )
         assert (await store.get_workspace_config("slack", "T1")).allowed_channels == {"C1"}
 
-        await store.forget_member(ALICE)
+        await store.forget_member(ALICE, now=NOW)
         assert await store.get_key(ALICE) is None
         assert await store.get_model(ALICE) is None
         assert await store.get_key(BOB) is not None
@@ -94,14 +95,20 @@ async def test_reseal_all_is_one_transaction(tmp_path: Path) -> None:
 
         failing.calls = 0  # type: ignore[attr-defined]
         with pytest.raises(RuntimeError):
-            await store.reseal_all(failing, fingerprint="new-fp")
+            await store.reseal_all(failing, fingerprint="new-fp", audit_event="r", now=NOW)
         # Nothing changed: the first row's update was rolled back with the rest.
         for who in (ALICE, BOB):
             stored = await store.get_key(who)
             assert stored is not None and stored.sealed == b"old"
         assert await store.master_key_fingerprints() == {"old-fp"}
 
-        assert await store.reseal_all(lambda s: b"new", fingerprint="new-fp") == 2
+        assert (
+            await store.reseal_all(
+                lambda s: b"new", fingerprint="new-fp", audit_event="key_resealed", now=NOW
+            )
+            == 2
+        )
+        assert [e.event for e in await store.audit_events()] == ["key_resealed"] * 2
         assert await store.master_key_fingerprints() == {"new-fp"}
     finally:
         await store.close()
@@ -113,4 +120,4 @@ async def test_database_file_is_private(tmp_path: Path) -> None:
     assert (tmp_path / "s.sqlite3").stat().st_mode & 0o077 == 0
     async with aiosqlite.connect(tmp_path / "s.sqlite3") as db:
         async with db.execute("SELECT version FROM schema_version") as cur:
-            assert [row[0] for row in await cur.fetchall()] == [1]
+            assert [row[0] for row in await cur.fetchall()] == list(range(1, LATEST + 1))

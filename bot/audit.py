@@ -1,0 +1,80 @@
+"""The audit trail: what happened to keys and settings. Never key material, never message text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from bot.messages import Member
+from storage.protocol import FORGOTTEN_EVENT, AuditRecord, Store
+
+
+class AuditEvent(StrEnum):
+    KEY_SET = "key_set"
+    KEY_VALIDATED = "key_validated"
+    KEY_REFUSED = "key_refused"
+    KEY_REMOVED = "key_removed"
+    KEY_RESEALED = "key_resealed"
+    LEAK_DETECTED = "leak_detected"
+    PROVIDER_AUTH_FAILED = "provider_auth_failed"
+    ADMIN_CONFIG_CHANGED = "admin_config_changed"
+    MEMBER_FORGOTTEN = FORGOTTEN_EVENT
+    WORKSPACE_FORGOTTEN = "workspace_forgotten"
+
+
+class AuditTrail:
+    def __init__(
+        self, *, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def record(
+        self, member: Member, event: AuditEvent, outcome: str = "ok", *, place: str = ""
+    ) -> None:
+        """`outcome` is one of our own short words (ok, refused, unreachable...), never
+        provider text, so nothing a member typed or a key can reach the trail."""
+        await self._store.record_audit(
+            AuditRecord(
+                at=self._clock(),
+                platform=member.platform,
+                workspace=member.workspace,
+                user=member.user,
+                event=event.value,
+                outcome=outcome,
+                place=place,
+            )
+        )
+
+    async def record_anonymous(
+        self, platform: str, workspace: str, event: AuditEvent, outcome: str = "ok"
+    ) -> None:
+        await self._store.record_audit(
+            AuditRecord(
+                at=self._clock(),
+                platform=platform,
+                workspace=workspace,
+                user=None,
+                event=event.value,
+                outcome=outcome,
+            )
+        )
+
+
+def format_event(record: AuditRecord) -> str:
+    where = f"{record.platform}:{record.workspace or '-'}"
+    who = record.user or "(anonymous)"
+    place = f" in {record.place}" if record.place else ""
+    return (
+        f"{record.at.strftime('%Y-%m-%d %H:%M:%S')} UTC  {where}  {who}  "
+        f"{record.event}  {record.outcome}{place}"
+    )
+
+
+def event_as_json(record: AuditRecord) -> str:
+    data = asdict(record)
+    data["at"] = record.at.isoformat()
+    return json.dumps(data, sort_keys=True)

@@ -1,0 +1,45 @@
+"""Estimated cost from a dated price table kept in the repo (bot/data/prices.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_million: float
+    output_per_million: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTable:
+    read_on: str
+    prices: dict[str, Price]
+
+    @classmethod
+    def bundled(cls) -> PriceTable:
+        raw = json.loads((resources.files("bot") / "data" / "prices.json").read_text("utf-8"))
+        return cls(
+            read_on=str(raw["prices_read_on"]),
+            prices={
+                name: Price(float(p["input"]), float(p["output"]))
+                for name, p in raw["models"].items()
+            },
+        )
+
+    def price_of(self, model: str) -> Price | None:
+        """Exact id first, then the longest family name a dated snapshot starts with."""
+        if model in self.prices:
+            return self.prices[model]
+        families = [name for name in self.prices if model.startswith(f"{name}-")]
+        return self.prices[max(families, key=len)] if families else None
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        price = self.price_of(model)
+        if price is None:
+            return None
+        return (
+            prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million
+        ) / 1_000_000

@@ -1,0 +1,105 @@
+"""/usage and /limit: what a member spent, and the caps they set themselves."""
+
+from __future__ import annotations
+
+from bot import texts
+from bot.limits import ClearCaps, SetCap, ShowCaps, describe_cap, parse_limit, window
+from bot.messages import Member, Reply, Severity
+from bot.usage import UsageLedger, day_start, month_start
+from storage.protocol import CapPeriod, ModelUsage, Store
+
+_PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
+
+
+class SpendingCommands:
+    def __init__(self, *, store: Store, ledger: UsageLedger) -> None:
+        self._store = store
+        self._ledger = ledger
+
+    def _line(self, label: str, usages: list[ModelUsage]) -> list[str]:
+        prompt = sum(u.prompt_tokens for u in usages)
+        completion = sum(u.completion_tokens for u in usages)
+        lines = [
+            f"*{label}*: {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)"
+            + self._cost_suffix(usages)
+        ]
+        for usage in usages:
+            if not usage.prompt_tokens and not usage.completion_tokens:
+                continue
+            cost = self._ledger.prices.cost(
+                usage.model, usage.prompt_tokens, usage.completion_tokens
+            )
+            shown = f"≈ ${cost:,.4f}" if cost is not None else "cost unknown"
+            lines.append(
+                f"  • `{usage.model}`: {usage.prompt_tokens + usage.completion_tokens:,} tokens, "
+                f"{shown}"
+            )
+        return lines
+
+    def _cost_suffix(self, usages: list[ModelUsage]) -> str:
+        costs = [
+            self._ledger.prices.cost(u.model, u.prompt_tokens, u.completion_tokens)
+            for u in usages
+            if u.prompt_tokens or u.completion_tokens
+        ]
+        if not costs:
+            return ""
+        known = sum(c for c in costs if c is not None)
+        if all(c is None for c in costs):
+            return ", cost unknown"
+        partial = " plus models of unknown cost" if any(c is None for c in costs) else ""
+        return f", ≈ ${known:,.4f}{partial}"
+
+    async def usage(self, member: Member) -> Reply:
+        now = self._ledger.now()
+        today = await self._ledger.by_model(member, since=day_start(now))
+        month = await self._ledger.by_model(member, since=month_start(now))
+        caps = await self._store.get_caps(member)
+        lines = ["Your usage (estimates; your provider's invoice is what counts):"]
+        lines += self._line("Today (UTC)", today)
+        lines += self._line("This month", month)
+        lines.append(f"Prices as read on {self._ledger.prices.read_on}.")
+        if caps:
+            lines.append(
+                "Your caps: "
+                + ", ".join(
+                    f"{period} {describe_cap(caps[period])}"
+                    for period in _PERIODS
+                    if period in caps
+                )
+            )
+        else:
+            lines.append("No caps set; see `/limit`.")
+        return Reply("\n".join(lines))
+
+    async def limit(self, member: Member, argument: str) -> Reply:
+        request = parse_limit(argument)
+        match request:
+            case None:
+                return Reply(texts.LIMIT_UNCLEAR, Severity.REFUSED)
+            case ShowCaps():
+                caps = await self._store.get_caps(member)
+                if not caps:
+                    return Reply("You have no caps. " + texts.LIMIT_HELP)
+                now = self._ledger.now()
+                lines = []
+                for period in _PERIODS:
+                    if period in caps:
+                        span = window(period, now)
+                        lines.append(
+                            f"{period.capitalize()}: {describe_cap(caps[period])}, "
+                            f"resets {span.resets:%Y-%m-%d %H:%M} UTC"
+                        )
+                return Reply("\n".join(lines))
+            case ClearCaps():
+                for period in _PERIODS:
+                    await self._store.set_cap(member, period, None)
+                return Reply(texts.LIMITS_CLEARED)
+            case SetCap(period=period, cap=None):
+                await self._store.set_cap(member, period, None)
+                return Reply(texts.limit_cleared(period))
+            case SetCap(period=period, cap=cap):
+                await self._store.set_cap(member, period, cap)
+                assert cap is not None
+                return Reply(texts.limit_set(period, describe_cap(cap)))
+        raise AssertionError("every limit request is handled above")

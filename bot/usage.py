@@ -1,0 +1,171 @@
+"""The usage ledger: every provider call, written in batches off the answer's path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.messages import Member
+from bot.pricing import PriceTable
+from storage.protocol import ModelUsage, Store, UsageRecord
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 1.0
+
+
+def day_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(moment: datetime) -> datetime:
+    return day_start(moment).replace(day=1)
+
+
+def next_day(moment: datetime) -> datetime:
+    return day_start(moment) + timedelta(days=1)
+
+
+def next_month(moment: datetime) -> datetime:
+    start = month_start(moment)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    # Models used with no price in the table; their cost is not in cost_usd.
+    unpriced_models: tuple[str, ...]
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class UsageLedger:
+    """Buffers usage rows and writes them once a second, so answers never wait on the disk.
+
+    A crash loses at most the rows of the last interval; keys are written elsewhere, at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        prices: PriceTable,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
+    ) -> None:
+        self._store = store
+        self.prices = prices
+        self._clock = clock
+        self._flush_interval = flush_interval
+        self._pending: list[UsageRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush_forever(), name="usage-ledger")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    def record(
+        self,
+        member: Member,
+        *,
+        server: str,
+        model: str,
+        outcome: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
+        self._pending.append(
+            UsageRecord(
+                member=member,
+                server=server,
+                model=model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                outcome=outcome,
+                at=self._clock(),
+            )
+        )
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._pending = self._pending, []
+            try:
+                await self._store.record_usage(batch)
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing usage rows failed; will retry")
+
+    async def by_model(
+        self, member: Member, *, since: datetime, server: str | None = None
+    ) -> list[ModelUsage]:
+        """Stored rows plus the ones still waiting to be written."""
+        totals = {
+            usage.model: usage
+            for usage in await self._store.usage_by_model(member, since=since, server=server)
+        }
+        for row in list(self._pending):
+            if (
+                row.member != member
+                or row.at < since
+                or (server is not None and row.server != server)
+            ):
+                continue
+            before = totals.get(row.model, ModelUsage(row.model, 0, 0, 0))
+            totals[row.model] = ModelUsage(
+                row.model,
+                before.prompt_tokens + row.prompt_tokens,
+                before.completion_tokens + row.completion_tokens,
+                before.calls + 1,
+            )
+        return sorted(totals.values(), key=lambda usage: usage.model)
+
+    async def spend(self, member: Member, *, since: datetime, server: str | None = None) -> Spend:
+        usages = await self.by_model(member, since=since, server=server)
+        cost = 0.0
+        unpriced: list[str] = []
+        for usage in usages:
+            price = self.prices.cost(usage.model, usage.prompt_tokens, usage.completion_tokens)
+            if price is None:
+                if usage.prompt_tokens or usage.completion_tokens:
+                    unpriced.append(usage.model)
+            else:
+                cost += price
+        return Spend(
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
+            cost_usd=cost,
+            unpriced_models=tuple(unpriced),
+        )
