@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.commands import MemberCommands
+from bot.commands import COMMAND_NAMES, MemberCommands
 from bot.core import ByokCore
 from bot.messages import HistoryTurn, IncomingMessage, Member
 
@@ -22,7 +22,7 @@ CONSOLE_HELP = "\n".join(
         "`/quit` or end of input exits.",
     ]
 )
-_MEMBER_COMMANDS = {"setkey", "removekey", "mykey", "model", "help", "forget"}
+_MEMBER_COMMANDS = set(COMMAND_NAMES)
 
 
 class ConsoleSink:

@@ -161,6 +161,10 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
             stored = await services.store.get_key(member(name))
             assert stored is not None
             assert services.vault.open(member(name), stored.sealed) == key
+        resealed = [
+            e.user for e in await services.store.audit_events() if e.event == "key_resealed"
+        ]
+        assert sorted(resealed) == ["alice", "bob"]
     finally:
         await services.close()
 

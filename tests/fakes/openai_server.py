@@ -52,6 +52,10 @@ class FakeOpenAI:
     # What the fake answers, from the last user message; by default it echoes it.
     reply: Callable[[str], str] = lambda question: f"You asked: {question}"
     requests: list[RecordedRequest] = field(default_factory=list)
+    # The usage each completed chat call reported, in order.
+    reported_usage: list[dict[str, int]] = field(default_factory=list)
+    # Set when a chat request arrives, so tests can act while it is being answered.
+    chat_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _calls: dict[tuple[str, str], int] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -108,6 +112,7 @@ class FakeOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         behaviour = await self._record(request)
+        self.chat_arrived.set()
         payload = self.requests[-1].body or {}
         failure = self._failure(behaviour, request.path)
         if failure is not None:
@@ -128,6 +133,11 @@ class FakeOpenAI:
             "total_tokens": prompt_tokens + len(pieces),
         }
         model = payload.get("model", "gpt-5-mini")
+        reports_usage = not payload.get("stream") or (payload.get("stream_options") or {}).get(
+            "include_usage"
+        )
+        if reports_usage and behaviour not in (CUT, CUT_ABRUPT):
+            self.reported_usage.append(usage)
         if not payload.get("stream"):
             return web.json_response(
                 {
