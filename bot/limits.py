@@ -25,6 +25,9 @@ _OFF_SYNTAX = re.compile(
 )
 
 
+_SWEEP_EVERY = 256
+
+
 @dataclass(frozen=True, slots=True)
 class SetCap:
     period: CapPeriod
@@ -119,6 +122,7 @@ class MemberLimits:
         self._monotonic = monotonic
         self._active: dict[Member, int] = {}
         self._recent: dict[Member, deque[float]] = {}
+        self._admits_since_sweep = 0
 
     async def admit(
         self, member: Member, *, server: str, workspace_caps: Mapping[CapPeriod, Cap]
@@ -128,6 +132,7 @@ class MemberLimits:
         if self._active.get(member, 0) >= self._max_concurrent:
             return texts.STILL_ANSWERING
         now = self._monotonic()
+        self._sweep(now)
         recent = self._recent.setdefault(member, deque())
         while recent and now - recent[0] >= 60:
             recent.popleft()
@@ -146,6 +151,16 @@ class MemberLimits:
             recent.remove(now)
             return refusal
         return admission
+
+    def _sweep(self, now: float) -> None:
+        """Forget members who have not asked for a minute, so the table stays small."""
+        self._admits_since_sweep += 1
+        if self._admits_since_sweep < _SWEEP_EVERY:
+            return
+        self._admits_since_sweep = 0
+        idle = [m for m, stamps in self._recent.items() if not stamps or now - stamps[-1] >= 60]
+        for member in idle:
+            del self._recent[member]
 
     def _leave(self, member: Member) -> None:
         remaining = self._active.get(member, 1) - 1

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # `.env.example` copied as it is leaves many variables empty: empty means "default".
+        env_ignore_empty=True,
         # OPENAI_API_KEY is deliberately not a field: the operator's key is never used.
     )
 
