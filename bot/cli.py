@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from bot.adapter import AdapterConfigError
 from bot.audit import AuditEvent, event_as_json, format_event
 from bot.envfile import MASTER_KEYS_VARIABLE, set_master_keys
-from bot.redaction import configure_logging
+from bot.redaction import configure_logging, guard_all_handlers
 from bot.settings import Settings
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
 from storage import StorageConfigError, open_store
@@ -140,6 +140,8 @@ async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
     services = await open_services(settings)
     try:
         adapters = build_adapters(services, console_only=console_only)
+        # Platform libraries may add handlers of their own; they get the key filter too.
+        guard_all_handlers()
         log.info("starting %s", ", ".join(adapter.name for adapter in adapters))
         await run_adapters(adapters)
     finally:

@@ -175,11 +175,15 @@ class MemberCommands:
         return stored, self._vault.open(member, stored.sealed)
 
     async def available_models(self, member: Member) -> list[str]:
-        """The chat models the member's own key can list (for /model and autocomplete)."""
-        opened = await self.open_key(member)
-        if opened is None:
+        """The chat models the member's own key can list, for autocomplete; empty when the
+        member has no usable key or the provider cannot be asked right now."""
+        try:
+            opened = await self.open_key(member)
+            if opened is None:
+                return []
+            return chat_models(await self._gateway.list_models(opened[1]))
+        except (ProviderError, VaultError):
             return []
-        return chat_models(await self._gateway.list_models(opened[1]))
 
     async def choose_model(self, member: Member, model: str | None) -> Reply:
         if model in ("default", "reset"):

@@ -157,3 +157,14 @@ async def test_setkey_in_a_dm_without_a_key_explains(services: Services) -> None
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "setkey", private=True), sink)
     assert sink.privates == [texts.HOW_TO_SET_KEY]
+
+
+async def test_available_models_for_autocomplete(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    assert await services.commands.available_models(ALICE) == []
+    key = await with_key(services, fake_openai, ALICE)
+    assert "gpt-4o" in await services.commands.available_models(ALICE)
+    assert "whisper-1" not in await services.commands.available_models(ALICE)
+    fake_openai.behaviours[key] = openai_server.UNAUTHORIZED
+    assert await services.commands.available_models(ALICE) == []
