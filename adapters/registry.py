@@ -13,9 +13,11 @@ from bot.services import Services
 def build_adapters(services: Services, *, console_only: bool = False) -> list[Adapter]:
     """Every adapter whose tokens are configured; the console when none are."""
     adapters: list[Adapter] = []
-    if not console_only:
-        # Platform adapters register here as they land (Discord, Slack).
-        pass
+    settings = services.settings
+    if not console_only and settings.discord_enabled:
+        from adapters.discord import create_discord_adapter
+
+        adapters.append(create_discord_adapter(services))
     if not adapters:
         adapters.append(ConsoleAdapter(core=services.core, commands=services.commands))
     return adapters

@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"first put a new master key in front of the others in {ENV_FILE}",
     )
+    sub.add_parser("invite-url", help="print the Discord invite link with the permissions it needs")
     audit = sub.add_parser("audit", help="print the audit trail, newest first")
     audit.add_argument("--user", help="only events of this user id")
     audit.add_argument(
@@ -133,6 +134,13 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
     return 0
 
 
+async def cmd_invite_url(settings: Settings) -> int:
+    from adapters.discord import invite_url
+
+    print(await invite_url(settings))
+    return 0
+
+
 async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
     from adapters.registry import build_adapters, run_adapters
     from bot.services import open_services
@@ -157,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         match arguments.command:
             case "init":
                 return cmd_init(settings, if_missing=arguments.if_missing)
+            case "invite-url":
+                return asyncio.run(cmd_invite_url(settings))
             case "audit":
                 return asyncio.run(
                     cmd_audit(

@@ -72,6 +72,12 @@ def parse_limit(argument: str) -> LimitRequest | None:
     return SetCap(_period(match["period"]), Cap(amount, unit))
 
 
+def parse_cap(period: CapPeriod, text: str) -> SetCap | None:
+    """An admin's `2 usd`, `50k tokens` or `off` for one period; None when unclear."""
+    request = parse_limit(f"{period} {text}")
+    return request if isinstance(request, SetCap) else None
+
+
 def describe_cap(cap: Cap) -> str:
     return f"${cap.amount:,.2f}" if cap.unit == "usd" else f"{int(cap.amount):,} tokens"
 

@@ -52,7 +52,18 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library chatter at DEBUG would include request headers; keep it at INFO or above.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "aiosqlite"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
+    # Library chatter at DEBUG carries request headers and whole gateway payloads (a /setkey
+    # modal submission holds the key): keep it at INFO or above whatever LOG_LEVEL says.
+    floor = max(logging.INFO, logging.getLevelNamesMapping()[level])
+    for noisy in (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "openai",
+        "aiosqlite",
+        "discord",
+        "slack_bolt",
+        "slack_sdk",
+    ):
+        logging.getLogger(noisy).setLevel(floor)
     guard_all_handlers()

@@ -224,3 +224,23 @@ async def test_postgres_url_is_a_clear_error_for_now(tmp_path: Path) -> None:
         env={"BYOK_MASTER_KEYS": generate_master_key(), "DATABASE_URL": "postgresql://db/byok"},
     )
     assert code == 2 and "DATABASE_URL" in err and "Traceback" not in err
+
+
+async def test_invite_url_from_the_application_id(tmp_path: Path) -> None:
+    from adapters.discord import INVITE_PERMISSIONS
+
+    code, out, err = await run_cli(
+        "invite-url", cwd=tmp_path, env={"DISCORD_APPLICATION_ID": "123456789012345678"}
+    )
+    assert code == 0, err
+    url = out.strip()
+    assert url.startswith("https://discord.com/")
+    assert "client_id=123456789012345678" in url
+    assert "scope=bot+applications.commands" in url or "scope=bot%20applications.commands" in url
+    assert f"permissions={INVITE_PERMISSIONS.value}" in url
+    assert not INVITE_PERMISSIONS.administrator
+
+
+async def test_invite_url_needs_an_id_or_a_token(tmp_path: Path) -> None:
+    code, _, err = await run_cli("invite-url", cwd=tmp_path)
+    assert code == 2 and "DISCORD_APPLICATION_ID" in err and "Traceback" not in err

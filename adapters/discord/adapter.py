@@ -1,0 +1,47 @@
+"""The Discord adapter as `byok-bot run` sees it."""
+
+from __future__ import annotations
+
+import discord
+
+from adapters.discord.client import ByokDiscordClient, build_discord_client
+from adapters.discord.options import DiscordOptions
+from bot.adapter import AdapterConfigError
+from bot.services import Services
+
+
+class DiscordAdapter:
+    name = "discord"
+
+    def __init__(self, *, client: ByokDiscordClient, token: str) -> None:
+        self.client = client
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"DiscordAdapter(user={self.client.user})"
+
+    async def run(self) -> None:
+        try:
+            await self.client.start(self._token)
+        except discord.LoginFailure:
+            raise AdapterConfigError("DISCORD_BOT_TOKEN was rejected by Discord") from None
+        except discord.PrivilegedIntentsRequired:
+            raise AdapterConfigError(
+                "DISCORD_MESSAGE_CONTENT=true, but the Message Content intent is off in the "
+                "Discord developer portal (Bot page); switch it on or unset the variable"
+            ) from None
+
+    async def close(self) -> None:
+        if not self.client.is_closed():
+            await self.client.close()
+
+
+def create_discord_adapter(
+    services: Services, options: DiscordOptions | None = None
+) -> DiscordAdapter:
+    token = services.settings.discord_bot_token
+    if token is None:
+        raise AdapterConfigError("DISCORD_BOT_TOKEN is not set")
+    return DiscordAdapter(
+        client=build_discord_client(services, options), token=token.get_secret_value()
+    )

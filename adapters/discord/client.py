@@ -1,0 +1,95 @@
+"""The discord.py client, built from the core's services and not yet connected."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from adapters.discord import texts
+from adapters.discord.config import add_config_command
+from adapters.discord.messages import MessageRouter
+from adapters.discord.options import DiscordOptions
+from adapters.discord.render import NO_MENTIONS
+from adapters.discord.replies import answer_privately
+from adapters.discord.slash import add_member_commands
+from adapters.discord.tasks import BackgroundTasks
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def intents_for(options: DiscordOptions) -> discord.Intents:
+    intents = discord.Intents.default()
+    # Privileged: lets the leak guard see messages that do not mention the bot.
+    intents.message_content = options.message_content
+    return intents
+
+
+class ByokDiscordClient(discord.Client):
+    def __init__(self, *, services: Services, options: DiscordOptions) -> None:
+        super().__init__(
+            intents=intents_for(options),
+            allowed_mentions=NO_MENTIONS,
+            guild_ready_timeout=options.guild_ready_timeout,
+        )
+        self.services = services
+        self.options = options
+        self.background = BackgroundTasks()
+        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self)
+        self.tree.on_error = self._command_failed  # type: ignore[method-assign]
+        add_member_commands(self.tree, services.commands)
+        add_config_command(self.tree, services.core)
+        self._router = MessageRouter(
+            client=self, core=services.core, options=options, background=self.background
+        )
+
+    async def setup_hook(self) -> None:
+        if self.options.dev_guild_id is not None:
+            guild = discord.Object(id=self.options.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to server %s", len(synced), guild.id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d slash commands globally", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_message(self, message: discord.Message) -> None:
+        # Tracked, so closing the client cancels answers still streaming.
+        self.background.spawn(self._router.handle(message), name=f"discord-message:{message.id}")
+
+    async def close(self) -> None:
+        await self.background.cancel_all()
+        await super().close()
+
+    async def _command_failed(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        name = interaction.command.name if interaction.command else "?"
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        log.error("/%s failed for %s: %s", name, interaction.user.id, type(cause).__name__)
+        try:
+            await answer_privately(interaction, texts.COMMAND_FAILED)
+        except discord.HTTPException as failure:
+            log.warning("could not report the failure of /%s: HTTP %s", name, failure.status)
+
+
+def quiet_gateway_payloads() -> None:
+    """At DEBUG discord.py logs whole gateway events, and a /setkey modal submit holds a key."""
+    gateway_log = logging.getLogger("discord.gateway")
+    if gateway_log.level < logging.INFO:
+        gateway_log.setLevel(logging.INFO)
+
+
+def build_discord_client(
+    services: Services, options: DiscordOptions | None = None
+) -> ByokDiscordClient:
+    """The client, wired to the core, not connected: start it with `client.start(token)`."""
+    quiet_gateway_payloads()
+    return ByokDiscordClient(
+        services=services, options=options or DiscordOptions.from_settings(services.settings)
+    )

@@ -1,0 +1,109 @@
+"""Discord messages in, IncomingMessage and a DiscordSink out."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from adapters.discord.history import read_history, strip_mentions_of, thread_starter
+from adapters.discord.options import DiscordOptions
+from adapters.discord.sink import DiscordSink
+from adapters.discord.tasks import BackgroundTasks
+from bot.core import ByokCore
+from bot.messages import HistoryTurn, IncomingMessage, Member
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+_ANSWERABLE = (discord.MessageType.default, discord.MessageType.reply)
+
+
+def discord_member(user: discord.abc.User | discord.Object) -> Member:
+    # User ids are global on Discord, so one key serves the member in every server.
+    return Member(PLATFORM, "", str(user.id))
+
+
+class MessageRouter:
+    """Translates each readable message for the core; every rule about it lives there."""
+
+    def __init__(
+        self,
+        *,
+        client: discord.Client,
+        core: ByokCore,
+        options: DiscordOptions,
+        background: BackgroundTasks,
+    ) -> None:
+        self._client = client
+        self._core = core
+        self._options = options
+        self._background = background
+
+    async def handle(self, message: discord.Message) -> None:
+        me = self._client.user
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return
+        if message.type not in _ANSWERABLE:
+            return
+        channel = await self._resolve_channel(message)
+        incoming = await self._translate(message, channel, me.id)
+        open_thread = False
+        if (
+            incoming.addressed
+            and not incoming.is_private
+            and not isinstance(channel, discord.Thread)
+        ):
+            open_thread = (await self._core.workspace_config(incoming)).threaded
+        sink = DiscordSink(
+            message=message,
+            question=incoming.text,
+            open_thread=open_thread,
+            timing=self._options.timing,
+            background=self._background,
+        )
+        await self._core.handle_message(incoming, sink)
+
+    async def _resolve_channel(self, message: discord.Message) -> discord.abc.Messageable:
+        channel = message.channel
+        if isinstance(channel, discord.PartialMessageable) and message.guild is not None:
+            # A thread the cache has not seen yet (e.g. created before a restart).
+            try:
+                fetched = await self._client.fetch_channel(channel.id)
+            except discord.HTTPException as error:
+                log.warning("cannot read channel %s: HTTP %s", channel.id, error.status)
+                return channel
+            if isinstance(fetched, discord.abc.Messageable):
+                return fetched
+        return channel
+
+    async def _translate(
+        self, message: discord.Message, channel: discord.abc.Messageable, me: int
+    ) -> IncomingMessage:
+        private = message.guild is None
+        thread = channel if isinstance(channel, discord.Thread) else None
+        in_own_thread = thread is not None and thread.owner_id == me
+        mentioned = me in message.raw_mentions
+        addressed = private or mentioned or in_own_thread
+        text = strip_mentions_of(message.content, me) if mentioned else message.content
+        history: tuple[HistoryTurn, ...] = ()
+        if addressed and (private or in_own_thread) and text.strip():
+            starter = await thread_starter(thread) if thread is not None else None
+            history = await read_history(
+                channel,
+                before=message,
+                me=me,
+                limit=self._options.history_limit,
+                starter=starter,
+            )
+        # The allow-list names channels; a thread counts as the channel it lives in.
+        allow_list_channel = thread.parent_id if thread is not None else message.channel.id
+        return IncomingMessage(
+            member=discord_member(message.author),
+            text=text,
+            is_private=private,
+            addressed=addressed,
+            channel="" if private else str(allow_list_channel),
+            server=str(message.guild.id) if message.guild is not None else "",
+            history=history,
+        )

@@ -1,0 +1,112 @@
+"""Member slash commands, the /setkey modal and /model autocomplete."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from adapters.discord import texts
+from adapters.discord.messages import discord_member
+from adapters.discord.replies import answer_privately, think_privately
+from bot.commands import MemberCommands
+from bot.provider import ProviderError
+from bot.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+MAX_CHOICES = 25
+ANYWHERE = {"guilds": True, "dms": True, "private_channels": True}
+
+
+class SetKeyModal(discord.ui.Modal):
+    """One text input: the key travels in the interaction, never as a message."""
+
+    def __init__(self, *, commands: MemberCommands) -> None:
+        super().__init__(title=texts.SETKEY_MODAL_TITLE, timeout=600)
+        self._commands = commands
+        self.key: discord.ui.TextInput[SetKeyModal] = discord.ui.TextInput(
+            label=texts.SETKEY_FIELD_LABEL,
+            placeholder=texts.SETKEY_FIELD_PLACEHOLDER,
+            style=discord.TextStyle.short,
+            max_length=512,
+            required=True,
+        )
+        self.add_item(self.key)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await think_privately(interaction)
+        reply = await self._commands.set_key(discord_member(interaction.user), self.key.value)
+        await answer_privately(interaction, reply.text)
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception
+    ) -> None:
+        # The library's default would log the modal; log only what went wrong, never its value.
+        log.error("/setkey modal failed for %s: %s", interaction.user.id, type(error).__name__)
+        await answer_privately(interaction, texts.COMMAND_FAILED)
+
+
+def add_member_commands(
+    tree: app_commands.CommandTree[discord.Client], commands: MemberCommands
+) -> None:
+    async def run(interaction: discord.Interaction, name: str, argument: str = "") -> None:
+        await think_privately(interaction)
+        reply = await commands.run(discord_member(interaction.user), name, argument)
+        await answer_privately(interaction, reply.text)
+
+    @tree.command(name="setkey", description="Add or replace your OpenAI API key (privately)")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def setkey(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(SetKeyModal(commands=commands))
+
+    @tree.command(name="removekey", description="Delete your OpenAI API key")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def removekey(interaction: discord.Interaction) -> None:
+        await run(interaction, "removekey")
+
+    @tree.command(name="mykey", description="See your key (masked), when it was used, your model")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def mykey(interaction: discord.Interaction) -> None:
+        await run(interaction, "mykey")
+
+    @tree.command(name="model", description="List the models your key can use, or pick one")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    @app_commands.describe(name="The model to answer you with; `default` goes back to the default")
+    async def model(interaction: discord.Interaction, name: str | None = None) -> None:
+        await run(interaction, "model", name or "")
+
+    @model.autocomplete("name")
+    async def model_names(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            models = await commands.available_models(discord_member(interaction.user))
+        except (ProviderError, VaultError) as error:
+            log.info("no model list for autocomplete: %s", type(error).__name__)
+            return []
+        wanted = current.lower().strip()
+        matches = [m for m in models if wanted in m.lower()][:MAX_CHOICES]
+        return [app_commands.Choice(name=m, value=m) for m in matches]
+
+    @tree.command(name="usage", description="What your key has spent through this bot")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def usage(interaction: discord.Interaction) -> None:
+        await run(interaction, "usage")
+
+    @tree.command(name="limit", description="Set or clear your spending limit, e.g. `daily 2 usd`")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    @app_commands.describe(setting="For example `daily 2 usd`, `monthly 20 usd` or `off`")
+    async def limit(interaction: discord.Interaction, setting: str | None = None) -> None:
+        await run(interaction, "limit", setting or "")
+
+    @tree.command(name="help", description="How this bot works and its commands")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def help_(interaction: discord.Interaction) -> None:
+        await run(interaction, "help")
+
+    @tree.command(name="forget", description="Delete everything the bot stores about you")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def forget(interaction: discord.Interaction) -> None:
+        await run(interaction, "forget")

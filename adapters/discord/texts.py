@@ -1,0 +1,48 @@
+"""Sentences only Discord members read; everything platform-neutral is in bot.texts."""
+
+from __future__ import annotations
+
+SETKEY_MODAL_TITLE = "Set your OpenAI API key"
+SETKEY_FIELD_LABEL = "OpenAI API key"
+SETKEY_FIELD_PLACEHOLDER = "sk-..."
+COMMAND_FAILED = "Sorry, something went wrong with that command. Please try again."
+
+
+def dms_closed(user_id: int) -> str:
+    # Shown in the channel, so it says nothing about keys or what the bot wanted to tell them.
+    return (
+        f"<@{user_id}> I couldn't send you a direct message. "
+        "Allow DMs from this server's members (Privacy settings), then ask again."
+    )
+
+
+CONFIG_ADMIN_ONLY = "Only members with the Manage Server permission can change my settings here."
+CONFIG_GUILD_ONLY = "Use `/byok-config` inside a server."
+CONFIG_BAD_CHANNELS = (
+    "Name the channels with `#channel` mentions separated by spaces, or write `all`."
+)
+CONFIG_BAD_MODEL = "A model name has no spaces, for example `gpt-4.1-mini`; `default` clears it."
+
+
+CONFIG_BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."
+
+
+def config_summary(
+    channels: list[str],
+    default_model: str | None,
+    threaded: bool,
+    caps: list[str],
+    *,
+    changed: bool,
+) -> str:
+    where = " ".join(f"<#{c}>" for c in channels) if channels else "every channel"
+    model = f"`{default_model}`" if default_model else "the bot's default"
+    answers = "in a new thread on the question" if threaded else "in place, as a reply"
+    head = "Saved. " if changed else ""
+    return (
+        f"{head}Settings for this server:\n"
+        f"• Answering in: {where}\n"
+        f"• Default model: {model}\n"
+        f"• Answers: {answers}\n"
+        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}"
+    )

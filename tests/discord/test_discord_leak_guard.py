@@ -1,0 +1,91 @@
+"""A key pasted in a server channel: deleted when the bot may, the author warned by DM."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.discord import DiscordOptions
+from bot.messages import Member
+from tests.conftest import make_key
+from tests.discord.conftest import FAST, Bot
+from tests.fakes.discord.payloads import BOT_BASE
+
+
+def assert_key_went_nowhere(bot: Bot, key: str) -> None:
+    assert all(key not in call.raw for call in bot.fake.calls)
+    assert not any(key in (r.authorization or "") for r in bot.openai.requests)
+    assert not bot.openai.chat_requests()
+
+
+async def test_key_in_a_channel_is_deleted_and_the_author_warned(bot: Bot) -> None:
+    fake = bot.fake
+    key = make_key()
+    message = await fake.post_message(
+        bot.alice, bot.general, f"is this right? {key}", mention_bot=True
+    )
+    await bot.idle()
+    assert message in fake.deleted
+    [warning] = fake.dms_to(bot.alice)
+    assert "revoke" in warning and "I deleted your message" in warning
+    assert await bot.services.store.get_key(Member("discord", "", str(bot.alice.id))) is None
+    assert not fake.threads()
+    assert_key_went_nowhere(bot, key)
+
+
+async def test_without_manage_messages_the_dm_says_it_could_not_delete(bot: Bot) -> None:
+    fake = bot.fake
+    bot.guild.bot_permissions = BOT_BASE  # no Manage Messages
+    key = make_key()
+    message = await fake.post_message(bot.alice, bot.general, key, mention_bot=True)
+    await bot.idle()
+    assert fake.rest("DELETE", f"/messages/{message}"), "the bot tried"
+    assert message not in fake.deleted
+    [warning] = fake.dms_to(bot.alice)
+    assert "revoke" in warning and "couldn't delete" in warning
+    assert_key_went_nowhere(bot, key)
+
+
+async def test_default_intents_cannot_see_unmentioned_messages(bot: Bot) -> None:
+    fake = bot.fake
+    assert not fake.gateway.identifies[0]["intents"] & (1 << 15)
+    message = await fake.post_message(bot.alice, bot.general, make_key())
+    await bot.idle()
+    assert message not in fake.deleted, "without the intent Discord sends no text to guard"
+
+
+class TestWithMessageContent:
+    @pytest.fixture
+    def options(self) -> DiscordOptions:
+        return DiscordOptions(message_content=True, timing=FAST.timing, guild_ready_timeout=0.05)
+
+    async def test_unmentioned_key_is_deleted(self, bot: Bot) -> None:
+        fake = bot.fake
+        assert fake.gateway.identifies[0]["intents"] & (1 << 15)
+        key = make_key()
+        message = await fake.post_message(bot.alice, bot.general, f"here: {key}")
+        await bot.idle()
+        assert message in fake.deleted
+        assert "revoke" in fake.dms_to(bot.alice)[-1]
+        assert_key_went_nowhere(bot, key)
+
+    async def test_ordinary_unmentioned_messages_are_ignored(self, bot: Bot) -> None:
+        await bot.give_key(bot.alice)
+        await bot.fake.post_message(bot.alice, bot.general, "just chatting")
+        await bot.idle()
+        assert not bot.openai.chat_requests()
+        assert not bot.fake.threads()
+
+    async def test_key_in_a_thread_follow_up_is_guarded_too(self, bot: Bot) -> None:
+        fake = bot.fake
+        await bot.give_key(bot.alice)
+        await fake.post_message(bot.alice, bot.general, "hello", mention_bot=True)
+        await bot.idle()
+        [thread] = fake.threads()
+        key = make_key()
+        chats_before = len(bot.openai.chat_requests())
+        message = await fake.post_message(bot.bob, thread, f"try mine: {key}")
+        await bot.idle()
+        assert message in fake.deleted
+        assert "revoke" in fake.dms_to(bot.bob)[-1]
+        assert len(bot.openai.chat_requests()) == chats_before
+        assert all(key not in call.raw for call in fake.calls)

@@ -1,0 +1,40 @@
+"""What the fake Discord remembers of the bot's requests and of each interaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.discord.payloads import FakeChannel, FakeUser
+
+EPHEMERAL = 64
+
+
+@dataclass(frozen=True)
+class RestCall:
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+    body: Any
+    raw: str
+
+
+@dataclass
+class InteractionRecord:
+    id: int
+    token: str
+    user: FakeUser
+    channel: FakeChannel
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    # Ephemeral texts the member sees: the message response, edits of it, and followups.
+    texts: list[str] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def modal(self) -> dict[str, Any] | None:
+        return next((c["data"] for c in self.callbacks if c["type"] == 9), None)
+
+    @property
+    def choices(self) -> list[dict[str, Any]] | None:
+        return next((c["data"]["choices"] for c in self.callbacks if c["type"] == 8), None)

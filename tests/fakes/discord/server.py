@@ -1,0 +1,290 @@
+"""A fake Discord on 127.0.0.1: REST under /api/v10 and a gateway websocket, one port.
+
+The real discord.py client talks to it after `discord.http.Route.BASE` points here.
+Every REST request the bot makes is recorded (method, path, JSON body, raw text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.discord.gateway import FakeGateway
+from tests.fakes.discord.payloads import (
+    DM,
+    PUBLIC_THREAD,
+    FakeChannel,
+    FakeGuild,
+    FakeUser,
+    member_payload,
+    message_payload,
+    snowflake,
+)
+from tests.fakes.discord.records import EPHEMERAL, InteractionRecord, RestCall
+from tests.fakes.discord.rest import RestApi
+
+__all__ = ["EPHEMERAL", "FakeDiscord", "InteractionRecord", "RestCall"]
+
+MESSAGE_CONTENT_INTENT = 1 << 15
+API = "/api/v10"
+
+
+class FakeDiscord:
+    def __init__(self, *, token: str = "fake-bot-token") -> None:  # noqa: S107 - made up
+        self.token = token
+        self.bot = FakeUser("byok-bot", bot=True)
+        self.application_id = snowflake()
+        self.guilds: list[FakeGuild] = []
+        self.channels: dict[int, FakeChannel] = {}
+        self.users: dict[int, FakeUser] = {self.bot.id: self.bot}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.deleted: list[int] = []
+        self.calls: list[RestCall] = []
+        self.commands: dict[str, dict[str, Any]] = {}
+        self.command_syncs: list[str] = []
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.by_token: dict[str, InteractionRecord] = {}
+        self.port = 0
+        self.gateway = FakeGateway(
+            ready_payload=self._ready, guild_payloads=self._guild_payloads, token=token
+        )
+        self._runner: web.AppRunner | None = None
+
+    # --- set-up -------------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def add_user(self, name: str, *, dms_open: bool = True) -> FakeUser:
+        user = FakeUser(name, dms_open=dms_open)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(self, name: str, *, owner: FakeUser, bot_permissions: int) -> FakeGuild:
+        guild = FakeGuild(name, owner, bot_permissions)
+        self.guilds.append(guild)
+        return guild
+
+    def add_channel(self, guild: FakeGuild, name: str) -> FakeChannel:
+        channel = guild.add_channel(name)
+        self.channels[channel.id] = channel
+        return channel
+
+    def dm_channel(self, user: FakeUser) -> FakeChannel:
+        for channel in self.channels.values():
+            if channel.type == DM and channel.recipient is user:
+                return channel
+        channel = FakeChannel(f"dm-{user.name}", type=DM, recipient=user)
+        self.channels[channel.id] = channel
+        return channel
+
+    async def start(self) -> FakeDiscord:
+        app = web.Application()
+        app.router.add_get("/", self.gateway.handle)
+        app.router.add_route("*", API + "/{tail:.*}", RestApi(self).handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- what a test does as Discord's users ----------------------------------------------
+
+    async def open_thread(self, owner: FakeUser, parent: FakeChannel, name: str) -> FakeChannel:
+        """A member starts a thread of their own; the bot learns of it by THREAD_CREATE."""
+        assert parent.guild_id is not None
+        thread = FakeChannel(
+            name,
+            type=PUBLIC_THREAD,
+            guild_id=parent.guild_id,
+            parent_id=parent.id,
+            owner_id=owner.id,
+        )
+        self.channels[thread.id] = thread
+        await self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
+        return thread
+
+    async def post_message(
+        self, author: FakeUser, channel: FakeChannel, content: str, *, mention_bot: bool = False
+    ) -> int:
+        """A member writes; the bot receives MESSAGE_CREATE."""
+        if mention_bot:
+            content = f"{self.bot.mention} {content}"
+        message_id = snowflake()
+        data = message_payload(
+            message_id=message_id,
+            channel=channel,
+            author=author,
+            content=content,
+            mentions=[self.bot] if mention_bot else [],
+        )
+        self.messages[message_id] = data
+        await self.gateway.dispatch("MESSAGE_CREATE", self.visible(data))
+        return message_id
+
+    def visible(self, message: dict[str, Any]) -> dict[str, Any]:
+        """As Discord does: without the privileged intent, other guild messages arrive empty."""
+        exempt = (
+            "guild_id" not in message
+            or int(message["author"]["id"]) == self.bot.id
+            or any(int(u["id"]) == self.bot.id for u in message["mentions"])
+        )
+        if exempt or self.reads_all_content:
+            return message
+        return {**message, "content": ""}
+
+    @property
+    def reads_all_content(self) -> bool:
+        identified = self.gateway.identifies[-1] if self.gateway.identifies else {}
+        return bool(identified.get("intents", 0) & MESSAGE_CONTENT_INTENT)
+
+    async def command(
+        self,
+        user: FakeUser,
+        channel: FakeChannel,
+        name: str,
+        options: dict[str, str] | None = None,
+        *,
+        permissions: int = 0,
+    ) -> InteractionRecord:
+        data: dict[str, Any] = {
+            "id": self.commands.get(name, {}).get("id", str(snowflake())),
+            "name": name,
+            "type": 1,
+            "options": [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()],
+        }
+        return await self._interact(user, channel, 2, data, permissions=permissions)
+
+    async def autocomplete(
+        self, user: FakeUser, channel: FakeChannel, name: str, option: str, value: str
+    ) -> InteractionRecord:
+        data = {
+            "id": self.commands[name]["id"],
+            "name": name,
+            "type": 1,
+            "options": [{"name": option, "type": 3, "value": value, "focused": True}],
+        }
+        return await self._interact(user, channel, 4, data)
+
+    async def submit_modal(self, opened: InteractionRecord, *values: str) -> InteractionRecord:
+        """The member fills the modal the bot answered `opened` with, in field order."""
+        modal = opened.modal
+        assert modal is not None, "the bot did not answer with a modal"
+        remaining = list(values)
+
+        def fill(component: dict[str, Any]) -> dict[str, Any]:
+            if component["type"] == 1:
+                return {"type": 1, "components": [fill(c) for c in component["components"]]}
+            if component["type"] == 18:
+                return {"type": 18, "component": fill(component["component"])}
+            return {"type": component["type"], "custom_id": component["custom_id"],
+                    "value": remaining.pop(0)}  # fmt: skip
+
+        data = {
+            "custom_id": modal["custom_id"],
+            "components": [fill(c) for c in modal["components"]],
+        }
+        assert not remaining, "more values than fields in the modal"
+        return await self._interact(opened.user, opened.channel, 5, data)
+
+    async def _interact(
+        self,
+        user: FakeUser,
+        channel: FakeChannel,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        permissions: int = 0,
+    ) -> InteractionRecord:
+        record = InteractionRecord(snowflake(), secrets.token_urlsafe(24), user, channel)
+        self.interactions[record.id] = record
+        self.by_token[record.token] = record
+        payload: dict[str, Any] = {
+            "id": str(record.id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "token": record.token,
+            "version": 1,
+            "data": data,
+            "channel_id": str(channel.id),
+            "channel": channel.payload(),
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10_485_760,
+            "context": 1 if channel.type == DM else 0,
+        }
+        if channel.guild_id is not None:
+            guild = self.guild(channel.guild_id)
+            payload["guild_id"] = str(guild.id)
+            payload["guild_locale"] = "en-US"
+            payload["member"] = member_payload(user, permissions=permissions)
+            payload["app_permissions"] = str(guild.bot_permissions)
+            payload["authorizing_integration_owners"] = {"0": str(guild.id)}
+        else:
+            payload["user"] = user.payload()
+            payload["authorizing_integration_owners"] = {"1": str(user.id)}
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    # --- what a test asserts ----------------------------------------------------------------
+
+    async def wait_for(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        """Poll until `condition` holds; the bot works in its own tasks, so there is no hook."""
+        async with asyncio.timeout(within):
+            while not condition():  # noqa: ASYNC110 - the condition is any test predicate
+                await asyncio.sleep(0.005)
+
+    def rest(self, method: str, path_part: str = "") -> list[RestCall]:
+        return [c for c in self.calls if c.method == method and path_part in c.path]
+
+    def bot_messages(self, channel_id: int) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.messages.values()
+            if int(m["channel_id"]) == channel_id
+            and int(m["author"]["id"]) == self.bot.id
+            and int(m["id"]) not in self.deleted
+        ]
+
+    def threads(self) -> list[FakeChannel]:
+        return [c for c in self.channels.values() if c.type == PUBLIC_THREAD]
+
+    def dms_to(self, user: FakeUser) -> list[str]:
+        return [m["content"] for m in self.bot_messages(self.dm_channel(user).id)]
+
+    # --- gateway payloads -------------------------------------------------------------------
+
+    def _ready(self, session_id: str) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": {**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0},
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds],
+            "session_id": session_id,
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+        }
+
+    def _guild_payloads(self) -> list[dict[str, Any]]:
+        return [g.payload(self.bot) for g in self.guilds]
+
+    def guild(self, guild_id: int) -> FakeGuild:
+        return next(g for g in self.guilds if g.id == guild_id)
