@@ -62,6 +62,13 @@ class ByokDiscordClient(discord.Client):
         # Tracked, so closing the client cancels answers still streaming.
         self.background.spawn(self._router.handle(message), name=f"discord-message:{message.id}")
 
+    async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
+        # A key added by an edit is a leak too; an edit never asks a new question.
+        if after.content != before.content:
+            self.background.spawn(
+                self._router.handle(after, edited=True), name=f"discord-edit:{after.id}"
+            )
+
     async def close(self) -> None:
         await self.background.cancel_all()
         await super().close()

@@ -40,14 +40,16 @@ class MessageRouter:
         self._options = options
         self._background = background
 
-    async def handle(self, message: discord.Message) -> None:
+    async def handle(self, message: discord.Message, *, edited: bool = False) -> None:
+        """Hand a message to the core; an edited one only to the leak guard, and only in a
+        server (in a DM the core would take a key in it as /setkey a second time)."""
         me = self._client.user
         if me is None or message.author.bot or message.webhook_id is not None:
             return
-        if message.type not in _ANSWERABLE:
+        if message.type not in _ANSWERABLE or (edited and message.guild is None):
             return
         channel = await self._resolve_channel(message)
-        incoming = await self._translate(message, channel, me.id)
+        incoming = await self._translate(message, channel, me.id, edited=edited)
         open_thread = False
         if (
             incoming.addressed
@@ -78,24 +80,33 @@ class MessageRouter:
         return channel
 
     async def _translate(
-        self, message: discord.Message, channel: discord.abc.Messageable, me: int
+        self,
+        message: discord.Message,
+        channel: discord.abc.Messageable,
+        me: int,
+        *,
+        edited: bool,
     ) -> IncomingMessage:
         private = message.guild is None
         thread = channel if isinstance(channel, discord.Thread) else None
         in_own_thread = thread is not None and thread.owner_id == me
         mentioned = me in message.raw_mentions
-        addressed = private or mentioned or in_own_thread
+        addressed = not edited and (private or mentioned or in_own_thread)
         text = strip_mentions_of(message.content, me) if mentioned else message.content
         history: tuple[HistoryTurn, ...] = ()
         if addressed and (private or in_own_thread) and text.strip():
-            starter = await thread_starter(thread) if thread is not None else None
-            history = await read_history(
-                channel,
-                before=message,
-                me=me,
-                limit=self._options.history_limit,
-                starter=starter,
-            )
+            try:
+                starter = await thread_starter(thread) if thread is not None else None
+                history = await read_history(
+                    channel,
+                    before=message,
+                    me=me,
+                    limit=self._options.history_limit,
+                    starter=starter,
+                )
+            except discord.HTTPException as error:
+                # e.g. Read Message History denied in this thread: answer without context.
+                log.warning("cannot read history of %s: HTTP %s", channel, error.status)
         # The allow-list names channels; a thread counts as the channel it lives in.
         allow_list_channel = thread.parent_id if thread is not None else message.channel.id
         return IncomingMessage(

@@ -14,6 +14,16 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 _FENCE = re.compile(r"^\s*(```+|~~~+)(.*)$")
 _CLOSING = "\n```"
+# A fence line longer than this is re-opened as its bare marker, so a piece always makes room.
+_REOPEN_LIMIT = 100
+
+
+def _reopening(fence_line: str) -> str:
+    """The line that re-opens a block in the next piece: the fence as written, when short."""
+    if len(fence_line) <= _REOPEN_LIMIT:
+        return fence_line + "\n"
+    match = _FENCE.match(fence_line)
+    return (match.group(1) if match else "```") + "\n"
 
 
 def open_fence(text: str) -> str | None:
@@ -63,7 +73,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         fence = open_fence(piece)
         if fence is not None:
             piece = piece.rstrip("\n") + _CLOSING
-            reopen = fence + "\n"
+            reopen = _reopening(fence)
         else:
             reopen = ""
         pieces.append(piece.rstrip() or piece)

@@ -70,6 +70,9 @@ class DiscordSink:
     async def append(self, text: str) -> None:
         self._text += text
         if not self._sent:
+            # Discord refuses a message of only whitespace; wait for the first real words.
+            if not self._text.strip():
+                return
             await self._stop_typing()
             await self._flush()
         elif self._timing.clock() - self._last_flush >= self._timing.edit_interval:
@@ -77,7 +80,7 @@ class DiscordSink:
 
     async def finish(self) -> None:
         await self._stop_typing()
-        if self._text:
+        if self._text.strip():
             await self._flush()
 
     async def private(self, text: str) -> None:
@@ -141,6 +144,7 @@ class DiscordSink:
             # e.g. the thread was deleted or the bot lost Send Messages mid-answer.
             log.warning("cannot show the answer to %s: HTTP %s", self._message.id, error.status)
             self._broken = True
+            await self.private(texts.ANSWER_NOT_SHOWN)
         self._last_flush = self._timing.clock()
 
     async def _show(self, pieces: list[str]) -> None:
@@ -151,7 +155,7 @@ class DiscordSink:
         replies_in_place = self._message.guild is not None and not isinstance(
             target, discord.Thread
         )
-        for index, piece in enumerate(pieces):
+        for index, piece in enumerate(p for p in pieces if p.strip()):
             if index < len(self._sent):
                 if self._shown[index] != piece:
                     await self._sent[index].edit(content=piece, allowed_mentions=NO_MENTIONS)
@@ -171,11 +175,10 @@ class DiscordSink:
 
     async def _dms_closed_notice(self) -> None:
         try:
+            # No reply reference: the leak guard may have deleted the message already, and a
+            # reply's preview would quote it when it could not.
             notice = await self._message.channel.send(
-                texts.dms_closed(self._message.author.id),
-                allowed_mentions=NO_MENTIONS,
-                reference=self._message,
-                mention_author=False,
+                texts.dms_closed(self._message.author.id), allowed_mentions=NO_MENTIONS
             )
         except discord.HTTPException as error:
             log.warning("cannot post the closed-DMs notice: HTTP %s", error.status)

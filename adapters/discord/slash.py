@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -11,12 +12,11 @@ from adapters.discord import texts
 from adapters.discord.messages import discord_member
 from adapters.discord.replies import answer_privately, think_privately
 from bot.commands import MemberCommands
-from bot.provider import ProviderError
-from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
 
 MAX_CHOICES = 25
+AUTOCOMPLETE_DEADLINE = 2.5
 ANYWHERE = {"guilds": True, "dms": True, "private_channels": True}
 
 
@@ -36,6 +36,7 @@ class SetKeyModal(discord.ui.Modal):
         self.add_item(self.key)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        self.stop()
         await think_privately(interaction)
         reply = await self._commands.set_key(discord_member(interaction.user), self.key.value)
         await answer_privately(interaction, reply.text)
@@ -45,6 +46,8 @@ class SetKeyModal(discord.ui.Modal):
     ) -> None:
         # The library's default would log the modal; log only what went wrong, never its value.
         log.error("/setkey modal failed for %s: %s", interaction.user.id, type(error).__name__)
+        # Drop the modal now rather than keep the typed key around until it times out.
+        self.stop()
         await answer_privately(interaction, texts.COMMAND_FAILED)
 
 
@@ -82,9 +85,13 @@ def add_member_commands(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         try:
-            models = await commands.available_models(discord_member(interaction.user))
-        except (ProviderError, VaultError) as error:
-            log.info("no model list for autocomplete: %s", type(error).__name__)
+            # Discord drops an autocomplete answer after 3 s; a slow provider gets no say.
+            models = await asyncio.wait_for(
+                commands.available_models(discord_member(interaction.user)),
+                AUTOCOMPLETE_DEADLINE,
+            )
+        except TimeoutError:
+            log.info("no model list for autocomplete: the provider was too slow")
             return []
         wanted = current.lower().strip()
         matches = [m for m in models if wanted in m.lower()][:MAX_CHOICES]

@@ -31,7 +31,9 @@ class BackgroundTasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def cancel_all(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Cancelled work may spawn more (a closing sink's notice); repeat until none is left.
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -158,26 +160,60 @@ async def test_everyone_in_model_output_does_not_ping(bot: Bot) -> None:
     assert bodies and all(pings_nobody(body) for body in bodies)
 
 
-@pytest.fixture
-def options() -> DiscordOptions:
-    # The edit throttle: with a long interval only the first post and the final edit happen.
-    return FAST.__class__(
-        timing=FAST.timing.__class__(edit_interval=3600.0, notice_lifetime=0.05),
-        guild_ready_timeout=FAST.guild_ready_timeout,
-    )
+class TestThrottle:
+    @pytest.fixture
+    def options(self) -> DiscordOptions:
+        # With a long interval only the first post and the final edit happen.
+        return replace(FAST, timing=replace(FAST.timing, edit_interval=3600.0))
+
+    async def test_edits_are_throttled(self, bot: Bot) -> None:
+        fake = bot.fake
+        bot.openai.reply = lambda question: " ".join(f"word{n}" for n in range(40))
+        await bot.give_key(bot.alice)
+        await fake.post_message(bot.alice, bot.general, "count", mention_bot=True)
+        await bot.idle()
+        [thread] = fake.threads()
+        [message] = fake.bot_messages(thread.id)
+        assert message["content"].endswith("word39")
+        edits = fake.rest("PATCH", f"/channels/{thread.id}/messages/")
+        assert len(edits) == 1, "40 chunks, one edit: the final text"
 
 
-async def test_edits_are_throttled(bot: Bot) -> None:
+class TestStreamingPace:
+    """A clock that moves a quarter second per look: an edit roughly every fourth chunk."""
+
+    @pytest.fixture
+    def options(self) -> DiscordOptions:
+        ticks = iter(range(10**6))
+        return replace(
+            FAST, timing=replace(FAST.timing, edit_interval=1.0, clock=lambda: next(ticks) / 4)
+        )
+
+    async def test_edits_arrive_while_streaming_at_most_once_a_second(self, bot: Bot) -> None:
+        fake = bot.fake
+        bot.openai.reply = lambda question: " ".join(f"word{n}" for n in range(40))
+        await bot.give_key(bot.alice)
+        await fake.post_message(bot.alice, bot.general, "count", mention_bot=True)
+        await bot.idle()
+        [thread] = fake.threads()
+        edits = fake.rest("PATCH", f"/channels/{thread.id}/messages/")
+        streamed = [call.body["content"] for call in edits]
+        assert 3 <= len(edits) <= 40 // 2, len(edits)
+        # Each edit shows more of the answer than the one before.
+        assert all(len(a) < len(b) for a, b in itertools.pairwise(streamed))
+        assert streamed[-1].endswith("word39")
+
+
+async def test_an_answer_that_starts_with_whitespace_is_shown(bot: Bot) -> None:
     fake = bot.fake
-    bot.openai.reply = lambda question: " ".join(f"word{n}" for n in range(40))
+    bot.openai.reply = lambda question: " \n hello world"
     await bot.give_key(bot.alice)
-    await fake.post_message(bot.alice, bot.general, "count", mention_bot=True)
+    await fake.post_message(bot.alice, bot.general, "hi", mention_bot=True)
     await bot.idle()
     [thread] = fake.threads()
     [message] = fake.bot_messages(thread.id)
-    assert message["content"].endswith("word39")
-    edits = fake.rest("PATCH", f"/channels/{thread.id}/messages/")
-    assert len(edits) == 1, "40 chunks, one edit: the final text"
+    assert message["content"].strip() == "hello world"
+    assert not fake.dms_to(bot.alice)
 
 
 async def test_in_a_dm_the_answer_is_in_place_with_dm_history(bot: Bot) -> None:

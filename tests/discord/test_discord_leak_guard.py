@@ -45,6 +45,27 @@ async def test_without_manage_messages_the_dm_says_it_could_not_delete(bot: Bot)
     assert_key_went_nowhere(bot, key)
 
 
+async def test_leak_with_closed_dms_is_told_in_the_channel_without_the_key(bot: Bot) -> None:
+    fake = bot.fake
+    carol = fake.add_user("carol", dms_open=False)
+    key = make_key()
+    message = await fake.post_message(carol, bot.general, f"key: {key}", mention_bot=True)
+    await bot.idle()
+    assert message in fake.deleted
+    notices = [
+        m
+        for m in fake.messages.values()
+        if int(m["channel_id"]) == bot.general.id
+        and int(m["author"]["id"]) == fake.bot.id
+        and str(carol.id) in m["content"]
+    ]
+    assert len(notices) == 1
+    assert not notices[0].get("message_reference"), "no reply to the deleted message"
+    assert "key" not in notices[0]["content"].lower()
+    assert int(notices[0]["id"]) in fake.deleted, "the notice is deleted after its lifetime"
+    assert_key_went_nowhere(bot, key)
+
+
 async def test_default_intents_cannot_see_unmentioned_messages(bot: Bot) -> None:
     fake = bot.fake
     assert not fake.gateway.identifies[0]["intents"] & (1 << 15)
@@ -74,6 +95,27 @@ class TestWithMessageContent:
         await bot.idle()
         assert not bot.openai.chat_requests()
         assert not bot.fake.threads()
+
+    async def test_a_key_added_by_an_edit_is_deleted_and_never_answered(self, bot: Bot) -> None:
+        fake = bot.fake
+        await bot.give_key(bot.alice)
+        message = await fake.post_message(bot.alice, bot.general, "harmless")
+        await bot.idle()
+        key = make_key()
+        await fake.edit_message(message, f"harmless {key}")
+        await bot.idle()
+        assert message in fake.deleted
+        assert "revoke" in fake.dms_to(bot.alice)[-1]
+        assert_key_went_nowhere(bot, key)
+
+    async def test_an_edited_mention_is_not_answered_again(self, bot: Bot) -> None:
+        fake = bot.fake
+        await bot.give_key(bot.alice)
+        message = await fake.post_message(bot.alice, bot.general, "question", mention_bot=True)
+        await bot.idle()
+        await fake.edit_message(message, f"{fake.bot.mention} question, edited")
+        await bot.idle()
+        assert len(bot.openai.chat_requests()) == 1
 
     async def test_key_in_a_thread_follow_up_is_guarded_too(self, bot: Bot) -> None:
         fake = bot.fake

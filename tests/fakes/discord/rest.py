@@ -161,6 +161,14 @@ class RestApi:
             return _error(404, 10003, "Unknown Channel")
         if channel.type == DM and channel.recipient is not None and not channel.recipient.dms_open:
             return _error(403, 50007, "Cannot send messages to this user")
+        content = body.get("content") or ""
+        if not content.strip():
+            return _error(400, 50006, "Cannot send an empty message")
+        reference = body.get("message_reference")
+        if reference is not None and reference.get("fail_if_not_exists", True):
+            referenced = int(reference["message_id"])
+            if referenced not in self.world.messages or referenced in self.world.deleted:
+                return _error(400, 50035, "Invalid Form Body: Unknown message")
         message_id = snowflake()
         data = message_payload(
             message_id=message_id,
@@ -179,6 +187,8 @@ class RestApi:
             return _error(404, 10008, "Unknown Message")
         if int(found["author"]["id"]) != self.world.bot.id:
             return _error(403, 50005, "Cannot edit a message authored by another user")
+        if "content" in body and not (body["content"] or "").strip():
+            return _error(400, 50006, "Cannot send an empty message")
         found["content"] = body.get("content", found["content"])
         found["edited_timestamp"] = now()
         return _json(found)

@@ -22,6 +22,7 @@ from tests.fakes.discord.payloads import (
     FakeUser,
     member_payload,
     message_payload,
+    now,
     snowflake,
 )
 from tests.fakes.discord.records import EPHEMERAL, InteractionRecord, RestCall
@@ -138,6 +139,13 @@ class FakeDiscord:
         self.messages[message_id] = data
         await self.gateway.dispatch("MESSAGE_CREATE", self.visible(data))
         return message_id
+
+    async def edit_message(self, message_id: int, content: str) -> None:
+        """A member edits their message; the bot receives MESSAGE_UPDATE."""
+        data = self.messages[message_id]
+        data["content"] = content
+        data["edited_timestamp"] = now()
+        await self.gateway.dispatch("MESSAGE_UPDATE", self.visible(data))
 
     def visible(self, message: dict[str, Any]) -> dict[str, Any]:
         """As Discord does: without the privileged intent, other guild messages arrive empty."""
