@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -98,13 +99,21 @@ class SqliteStore:
                 raise
             await self._db.execute("COMMIT")
 
+    # Reads fetch everything in one call, so no statement stays open across an await: an open
+    # one would make the WAL checkpoint after a delete fail with "database table is locked".
+    async def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return list(await self._db.execute_fetchall(sql, parameters))
+
+    async def _one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
+        rows = await self._all(sql, parameters)
+        return rows[0] if rows else None
+
     async def _migrate(self) -> None:
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
-        async with self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
-            row = await cur.fetchone()
+        row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         current = int(row[0]) if row else 0
         for version, script in _migrations():
             if version <= current:
@@ -119,8 +128,7 @@ class SqliteStore:
                 )
 
     async def schema_version(self) -> int:
-        async with self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cur:
-            row = await cur.fetchone()
+        row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
 
     async def _scrub(self) -> None:
@@ -128,8 +136,8 @@ class SqliteStore:
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def master_key_fingerprints(self) -> set[str]:
-        async with self._db.execute("SELECT fingerprint FROM master_key_fingerprints") as cur:
-            return {str(row[0]) for row in await cur.fetchall()}
+        rows = await self._all("SELECT fingerprint FROM master_key_fingerprints")
+        return {str(row[0]) for row in rows}
 
     async def save_key(
         self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
@@ -152,12 +160,11 @@ class SqliteStore:
         await self._scrub()
 
     async def get_key(self, member: Member) -> StoredKey | None:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT sealed, masked, status, set_at, validated_at, last_used_at FROM member_keys"
             " WHERE platform = ? AND workspace = ? AND user_id = ?",
             _member_key(member),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return None
         status: KeyStatus = "valid" if row[2] == "valid" else "invalid"
@@ -201,11 +208,10 @@ class SqliteStore:
         return deleted
 
     async def get_model(self, member: Member) -> str | None:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT model FROM member_prefs WHERE platform = ? AND workspace = ? AND user_id = ?",
             _member_key(member),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return str(row[0]) if row and row[0] else None
 
     async def set_model(self, member: Member, model: str | None) -> None:
@@ -270,17 +276,15 @@ class SqliteStore:
         if server is not None:
             query += " AND server = ?"
             values.append(server)
-        async with self._db.execute(query + " GROUP BY model ORDER BY model", values) as cur:
-            rows = await cur.fetchall()
+        rows = await self._all(query + " GROUP BY model ORDER BY model", values)
         return [ModelUsage(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     async def get_caps(self, member: Member) -> dict[CapPeriod, Cap]:
-        async with self._db.execute(
+        rows = await self._all(
             "SELECT period, unit, amount FROM member_caps"
             " WHERE platform = ? AND workspace = ? AND user_id = ?",
             _member_key(member),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return {_period(r[0]): Cap(float(r[2]), _unit(r[1])) for r in rows}
 
     async def set_cap(self, member: Member, period: CapPeriod, cap: Cap | None) -> None:
@@ -345,8 +349,7 @@ class SqliteStore:
         if limit is not None:
             query += " LIMIT ?"
             values.append(limit)
-        async with self._db.execute(query, values) as cur:
-            rows = await cur.fetchall()
+        rows = await self._all(query, values)
         return [
             AuditRecord(
                 at=datetime.fromisoformat(r[0]),
@@ -369,10 +372,7 @@ class SqliteStore:
         now: datetime,
     ) -> int:
         async with self._transaction() as db:
-            async with db.execute(
-                "SELECT platform, workspace, user_id, sealed FROM member_keys"
-            ) as cur:
-                rows = list(await cur.fetchall())
+            rows = await self._all("SELECT platform, workspace, user_id, sealed FROM member_keys")
             for platform, workspace, user_id, sealed in rows:
                 await db.execute(
                     "UPDATE member_keys SET sealed = ?"
@@ -398,12 +398,11 @@ class SqliteStore:
         return len(rows)
 
     async def get_workspace_config(self, platform: str, workspace: str) -> WorkspaceConfig:
-        async with self._db.execute(
+        row = await self._one(
             "SELECT allowed_channels, default_model, threaded, member_caps FROM workspace_config"
             " WHERE platform = ? AND workspace = ?",
             (platform, workspace),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return WorkspaceConfig(platform=platform, workspace=workspace)
         return WorkspaceConfig(

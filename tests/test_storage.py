@@ -121,3 +121,28 @@ async def test_database_file_is_private(tmp_path: Path) -> None:
     async with aiosqlite.connect(tmp_path / "s.sqlite3") as db:
         async with db.execute("SELECT version FROM schema_version") as cur:
             assert [row[0] for row in await cur.fetchall()] == list(range(1, LATEST + 1))
+
+
+async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        members = [Member("slack", "T1", f"U{i}") for i in range(60)]
+        for who in members:
+            await store.save_key(who, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
+        deleted: list[bool] = []
+
+        async def reader() -> None:
+            while len(deleted) < len(members):
+                await store.get_key(members[-1])
+
+        async def deleter() -> None:
+            for who in members:
+                deleted.append(await store.delete_key(who))
+
+        # Readers keep statements going while every delete commits and checkpoints the WAL.
+        await asyncio.gather(*(reader() for _ in range(8)), deleter())
+        assert deleted == [True] * len(members)
+    finally:
+        await store.close()
