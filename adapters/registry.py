@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from adapters.console import ConsoleAdapter
-from bot.adapter import Adapter
+from bot.adapter import Adapter, AdapterConfigError
 from bot.services import Services
 
 
@@ -18,6 +18,10 @@ def build_adapters(services: Services, *, console_only: bool = False) -> list[Ad
         from adapters.discord import create_discord_adapter
 
         adapters.append(create_discord_adapter(services))
+    if not console_only and settings.slack_enabled:
+        from adapters.slack import create_slack_adapter
+
+        adapters.append(create_slack_adapter(services))
     if not adapters:
         adapters.append(ConsoleAdapter(core=services.core, commands=services.commands))
     return adapters
@@ -29,6 +33,17 @@ async def run_adapters(adapters: Sequence[Adapter]) -> None:
         async with asyncio.TaskGroup() as group:
             for adapter in adapters:
                 group.create_task(adapter.run(), name=f"adapter:{adapter.name}")
+    except BaseExceptionGroup as failures:
+        # A refused token is an operator's setting, reported as one line like any other.
+        config_errors = failures.subgroup(AdapterConfigError)
+        if config_errors is not None:
+            raise _first_leaf(config_errors) from None
+        raise
     finally:
         for adapter in adapters:
             await adapter.close()
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

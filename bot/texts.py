@@ -8,7 +8,8 @@ from bot.provider import FailureKind
 
 HOW_TO_SET_KEY = (
     "I answer with your own OpenAI API key, and I don't have one for you yet. "
-    "Reply here with your key, or use `/setkey` (only you will see it)."
+    "Use `/setkey` (a private form), or send me your key in a direct message. "
+    "Never paste it in a channel."
 )
 
 HELP = "\n".join(

@@ -244,3 +244,14 @@ async def test_invite_url_from_the_application_id(tmp_path: Path) -> None:
 async def test_invite_url_needs_an_id_or_a_token(tmp_path: Path) -> None:
     code, _, err = await run_cli("invite-url", cwd=tmp_path)
     assert code == 2 and "DISCORD_APPLICATION_ID" in err and "Traceback" not in err
+
+
+async def test_slack_http_mode_without_signing_secret_exits_2(tmp_path: Path) -> None:
+    code, _, err = await run_cli(
+        "run",
+        cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": generate_master_key(), "SLACK_BOT_TOKEN": "xoxb-made-up"},
+    )
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "SLACK_SIGNING_SECRET" in lines[0], err

@@ -29,3 +29,54 @@ async def test_discord_when_its_token_is_set(services: Services) -> None:
     finally:
         for adapter in adapters:
             await adapter.close()
+
+
+async def test_slack_when_its_token_is_set(services: Services) -> None:
+    from pydantic import SecretStr
+
+    configured = _with(
+        services,
+        slack_bot_token=SecretStr("xoxb-made-up"),
+        slack_signing_secret=SecretStr("made-up-secret"),
+        discord_bot_token=SecretStr("made-up-token"),
+    )
+    adapters = build_adapters(configured)
+    try:
+        assert sorted(a.name for a in adapters) == ["discord", "slack"]
+    finally:
+        for adapter in adapters:
+            await adapter.close()
+
+
+async def test_slack_http_mode_without_a_signing_secret_is_a_config_error(
+    services: Services,
+) -> None:
+    import pytest
+    from pydantic import SecretStr
+
+    from bot.adapter import AdapterConfigError
+
+    with pytest.raises(AdapterConfigError, match="SLACK_SIGNING_SECRET"):
+        build_adapters(_with(services, slack_bot_token=SecretStr("xoxb-made-up")))
+
+
+async def test_an_adapter_refusing_to_start_is_one_config_error() -> None:
+    import pytest
+
+    from adapters.registry import run_adapters
+    from bot.adapter import AdapterConfigError
+
+    class Refused:
+        name = "refused"
+        closed = False
+
+        async def run(self) -> None:
+            raise AdapterConfigError("SLACK_BOT_TOKEN: Slack refused it (invalid_auth)")
+
+        async def close(self) -> None:
+            self.closed = True
+
+    adapter = Refused()
+    with pytest.raises(AdapterConfigError, match="invalid_auth"):
+        await run_adapters([adapter])
+    assert adapter.closed

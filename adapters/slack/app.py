@@ -1,0 +1,35 @@
+"""Building the slack-bolt AsyncApp and its Web API client from the settings."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.bridge import Bridge
+from adapters.slack.commands import CommandListeners
+from adapters.slack.events import EventListeners
+
+
+def web_client(*, token: str, api_url: str | None) -> AsyncWebClient:
+    if api_url is None:
+        return AsyncWebClient(token=token)
+    # slack_sdk joins the method name onto base_url as-is, so it must end with "/".
+    return AsyncWebClient(token=token, base_url=api_url.rstrip("/") + "/")
+
+
+def build_app(*, client: AsyncWebClient, signing_secret: str, bridge: Bridge) -> AsyncApp:
+    """The app with every listener registered; requests over HTTP must carry a valid signature.
+
+    Listeners acknowledge at once and hand slow work to the bridge's tracked tasks, so bolt
+    can wait for them before it answers (`process_before_response`) without passing 3 s.
+    """
+    app = AsyncApp(
+        name="byok-bot",
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=True,
+        request_verification_enabled=True,
+    )
+    EventListeners(bridge).register(app)
+    CommandListeners(bridge).register(app)
+    return app

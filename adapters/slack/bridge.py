@@ -1,0 +1,62 @@
+"""What every Slack listener shares: the core's services, identity, and the App Home."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.sink import Pacing, StreamSupport
+from adapters.slack.tasks import TaskTracker
+from adapters.slack.views import home_view
+from bot.messages import Member
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+
+
+def workspace_of(context: AsyncBoltContext) -> str:
+    """Keys belong to the Enterprise Grid org when there is one, else to the team."""
+    return context.enterprise_id or context.team_id or ""
+
+
+def mention_pattern(bot_user_id: str) -> re.Pattern[str]:
+    return re.compile(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>")
+
+
+def without_mention(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = mention_pattern(bot_user_id).sub("", text)
+    return text.strip()
+
+
+def unescape(text: str) -> str:
+    """Slack sends `&`, `<`, `>` escaped; the model should read them plainly."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@dataclass
+class Bridge:
+    services: Services
+    tasks: TaskTracker
+    pacing: Pacing = field(default_factory=Pacing)
+    streams: StreamSupport = field(default_factory=StreamSupport)
+    # How long a /setkey submission may wait for the provider before the modal says "checking".
+    ack_budget: float = 2.5
+    history_limit: int = 50
+
+    def member(self, context: AsyncBoltContext, user: str) -> Member:
+        return Member(PLATFORM, workspace_of(context), user)
+
+    async def publish_home(self, client: AsyncWebClient, member: Member) -> None:
+        info = await self.services.commands.key_info(member)
+        try:
+            await client.views_publish(user_id=member.user, view=home_view(info))
+        except SlackApiError as error:
+            log.warning("App Home not published for %s: %s", member, error.response.get("error"))

@@ -1,0 +1,158 @@
+"""Slash commands, the /setkey modal and the App Home buttons, mapped onto the core's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import texts as slack_texts
+from adapters.slack.bridge import Bridge
+from adapters.slack.views import (
+    HOME_REMOVE_ACTION,
+    HOME_SET_ACTION,
+    KEY_BLOCK,
+    SETKEY_CALLBACK,
+    modal_result,
+    setkey_modal,
+    submitted_key,
+)
+from bot.messages import Member, Reply
+
+log = logging.getLogger(__name__)
+
+# Slack slash command -> the core's command name. Slack reserves /help.
+SLASH_COMMANDS = {
+    "/setkey": "setkey",
+    "/removekey": "removekey",
+    "/mykey": "mykey",
+    "/model": "model",
+    "/usage": "usage",
+    "/limit": "limit",
+    "/forget": "forget",
+    "/byok-help": "help",
+}
+# Commands whose argument means nothing; anything typed after them is ignored.
+_NO_ARGUMENT = frozenset({"removekey", "mykey", "usage", "forget", "help"})
+# Commands after which the App Home may show something new.
+_CHANGES_HOME = frozenset({"setkey", "removekey", "model", "forget"})
+
+Payload = dict[str, Any]
+
+
+class CommandListeners:
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    def register(self, app: AsyncApp) -> None:
+        for command in SLASH_COMMANDS:
+            app.command(command)(self.on_command)
+        app.view(SETKEY_CALLBACK)(self.on_setkey_submitted)
+        app.action(HOME_SET_ACTION)(self.on_home_set)
+        app.action(HOME_REMOVE_ACTION)(self.on_home_remove)
+
+    async def on_command(
+        self,
+        ack: AsyncAck,
+        command: Payload,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+    ) -> None:
+        name = SLASH_COMMANDS[command["command"]]
+        argument = "" if name in _NO_ARGUMENT else str(command.get("text") or "").strip()
+        member = self._bridge.member(context, command["user_id"])
+        if name == "setkey" and not argument:
+            await ack()
+            await self._open_modal(client, str(command["trigger_id"]), member)
+            return
+        await ack()
+        self._bridge.tasks.spawn(
+            self._run(client, respond, member, name, argument), name=f"slack-command-{name}"
+        )
+
+    async def _run(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        member: Member,
+        name: str,
+        argument: str,
+    ) -> None:
+        reply = await self._bridge.services.commands.run(member, name, argument)
+        text = reply.text
+        if name == "help":
+            text = f"{text}\n{slack_texts.SLACK_HELP_EXTRA}"
+        await respond(text=text, response_type="ephemeral")
+        if name in _CHANGES_HOME:
+            await self._bridge.publish_home(client, member)
+
+    async def _open_modal(self, client: AsyncWebClient, trigger_id: str, member: Member) -> None:
+        try:
+            await client.views_open(trigger_id=trigger_id, view=setkey_modal())
+        except SlackApiError as error:
+            log.warning("setkey modal not opened for %s: %s", member, error.response.get("error"))
+
+    async def on_setkey_submitted(
+        self, ack: AsyncAck, view: Payload, body: Payload, context: AsyncBoltContext
+    ) -> None:
+        member = self._bridge.member(context, body["user"]["id"])
+        checking = asyncio.ensure_future(
+            self._bridge.services.commands.set_key(member, submitted_key(view))
+        )
+        done, _ = await asyncio.wait({checking}, timeout=self._bridge.ack_budget)
+        if not done:
+            # Slack closes the request after 3 s; the modal says "checking" and is updated later.
+            await ack(response_action="update", view=modal_result(slack_texts.MODAL_CHECKING))
+            self._bridge.tasks.spawn(
+                self._finish_late(checking, context, member, str(view["id"])),
+                name="slack-setkey-late",
+            )
+            return
+        reply = checking.result()
+        if not reply.ok:
+            await ack(response_action="errors", errors={KEY_BLOCK: reply.text})
+            return
+        await ack(response_action="update", view=modal_result(reply.text))
+        if context.client is not None:
+            self._bridge.tasks.spawn(
+                self._bridge.publish_home(context.client, member), name="slack-home"
+            )
+
+    async def _finish_late(
+        self,
+        checking: asyncio.Future[Reply],
+        context: AsyncBoltContext,
+        member: Member,
+        view_id: str,
+    ) -> None:
+        reply = await checking
+        client = context.client
+        assert client is not None
+        await client.views_update(view_id=view_id, view=modal_result(reply.text))
+        await self._bridge.publish_home(client, member)
+
+    async def on_home_set(
+        self, ack: AsyncAck, body: Payload, context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        member = self._bridge.member(context, body["user"]["id"])
+        await self._open_modal(client, str(body["trigger_id"]), member)
+
+    async def on_home_remove(
+        self, ack: AsyncAck, body: Payload, context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        member = self._bridge.member(context, body["user"]["id"])
+        self._bridge.tasks.spawn(self._remove(client, member), name="slack-home-remove")
+
+    async def _remove(self, client: AsyncWebClient, member: Member) -> None:
+        await self._bridge.services.commands.remove_key(member)
+        await self._bridge.publish_home(client, member)

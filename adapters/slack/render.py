@@ -1,0 +1,38 @@
+"""Model output made safe and sized for Slack: no broadcasts, messages under Slack's limits."""
+
+from __future__ import annotations
+
+import re
+
+# Slack truncates `text` past 40,000 characters and advises staying under 4,000; streamed
+# `markdown_text` takes at most 12,000 a call. One message stays under the smallest of these.
+MESSAGE_LIMIT = 3900
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SPECIAL = re.compile(r"[&<>]")
+_ENTITY_TAIL = re.compile(r"&[a-z]{0,3}$")
+
+
+def neutralise(text: str) -> str:
+    """Escape `&`, `<` and `>` as Slack asks, so `<!channel>`, `<!here>`, `<!everyone>`,
+    user-group and user mentions in model output show as text and notify nobody.
+
+    The escape is per character, so pieces of a stream can be escaped one at a time.
+    """
+    return _SPECIAL.sub(lambda match: _ESCAPES[match.group(0)], text)
+
+
+def split_point(text: str, limit: int) -> int:
+    """Where to cut `text` so the head fits `limit`: a line break or space if one is near,
+    never inside an escape like `&lt;`."""
+    if len(text) <= limit:
+        return len(text)
+    window = text[:limit]
+    for separator in ("\n", " "):
+        cut = window.rfind(separator)
+        if cut >= limit // 2:
+            return cut + 1
+    partial = _ENTITY_TAIL.search(window)
+    if partial is not None and partial.start() > 0:
+        return partial.start()
+    return limit

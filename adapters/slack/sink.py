@@ -1,0 +1,220 @@
+"""The ReplySink for Slack: a streamed (or, failing that, updated) reply, and ephemerals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.render import MESSAGE_LIMIT, neutralise, split_point
+
+log = logging.getLogger(__name__)
+
+# Errors that say nothing about whether the workspace can stream; don't remember them.
+_PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "request_timeout"})
+
+
+class StreamSupport:
+    """Workspaces whose Slack refused `chat.startStream`: they get `chat.update` from then on."""
+
+    def __init__(self) -> None:
+        self._refused: set[str] = set()
+
+    def allowed(self, workspace: str) -> bool:
+        return workspace not in self._refused
+
+    def refused(self, workspace: str, error: str) -> None:
+        if error not in _PASSING_ERRORS:
+            self._refused.add(workspace)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an answer goes and who asked."""
+
+    channel: str
+    user: str
+    # The asker's own team, which `chat.startStream` wants as the recipient.
+    team: str
+    # The answer's thread; None answers directly in the channel or DM.
+    thread_ts: str | None
+    is_private: bool
+
+
+@dataclass(slots=True)
+class _Message:
+    ts: str
+    text: str
+    streaming: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How often a reply may change, and how long one message may grow."""
+
+    min_interval: float = 1.0
+    message_limit: int = MESSAGE_LIMIT
+
+
+class SlackReplySink:
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        place: Place,
+        workspace: str,
+        streams: StreamSupport,
+        pacing: Pacing,
+    ) -> None:
+        self._client = client
+        self._place = place
+        self._workspace = workspace
+        self._streams = streams
+        self._pacing = pacing
+        # Slack streams only into a thread.
+        self._streaming = place.thread_ts is not None and streams.allowed(workspace)
+        self._pending = ""
+        self._message: _Message | None = None
+        self._lock = asyncio.Lock()
+        self._last_flush = float("-inf")
+        self._timer: asyncio.Task[None] | None = None
+        # Set once a delayed flush has begun writing; until then it may be cancelled.
+        self._timer_flushing = False
+
+    async def start(self) -> None:
+        # Slack has no typing indicator for bots outside assistant threads; the answer's
+        # first words arrive as soon as the provider sends them.
+        return None
+
+    async def append(self, text: str) -> None:
+        if not text:
+            return
+        self._pending += neutralise(text)
+        wait = self._last_flush + self._pacing.min_interval - asyncio.get_running_loop().time()
+        if wait <= 0:
+            await self._flush()
+        elif self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._flush_later(wait), name="slack-reply-flush")
+
+    async def finish(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            if not self._timer_flushing:
+                timer.cancel()
+            (outcome,) = await asyncio.gather(timer, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                log.error("a delayed reply update failed", exc_info=outcome)
+        await self._flush()
+        async with self._lock:
+            await self._close_message()
+
+    async def private(self, text: str) -> None:
+        place = self._place
+        try:
+            if place.is_private:
+                await self._client.chat_postMessage(
+                    channel=place.channel, text=text, thread_ts=place.thread_ts
+                )
+                return
+            await self._client.chat_postEphemeral(
+                channel=place.channel, user=place.user, text=text, thread_ts=place.thread_ts
+            )
+        except SlackApiError as error:
+            # A private note lost is logged, not raised: the answer itself may still go out.
+            log.warning(
+                "could not reach %s privately in %s: %s",
+                place.user,
+                place.channel,
+                error.response.get("error"),
+            )
+
+    async def delete_original(self) -> bool:
+        # A bot token can delete only the bot's own messages, never a member's.
+        return False
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._timer_flushing = True
+        try:
+            await self._flush()
+        finally:
+            self._timer_flushing = False
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            text = self._pending
+            if not text or (self._message is None and not text.strip()):
+                return  # Slack refuses a blank message; wait for words
+            self._pending = ""
+            self._last_flush = asyncio.get_running_loop().time()
+            limit = self._pacing.message_limit
+            while text:
+                if self._message is None:
+                    text = text.lstrip()
+                    if not text:
+                        break
+                room = limit - (len(self._message.text) if self._message else 0)
+                if len(text) <= room:
+                    await self._write(text)
+                    break
+                cut = split_point(text, room) if room > 0 else 0
+                if self._message is not None and not text[:cut][-1:].isspace():
+                    cut = 0  # no word boundary here: start the next message with all of it
+                head, text = text[:cut], text[cut:]
+                if head.strip():
+                    await self._write(head)
+                await self._close_message()
+
+    async def _write(self, text: str) -> None:
+        place = self._place
+        message = self._message
+        if message is None:
+            self._message = await self._open_message(text)
+            return
+        if message.streaming:
+            try:
+                await self._client.chat_appendStream(
+                    channel=place.channel, ts=message.ts, markdown_text=text
+                )
+                message.text += text
+                return
+            except SlackApiError as error:
+                # A stream can expire server-side; the message it left is edited instead.
+                log.warning("chat.appendStream failed (%s); updating", error.response.get("error"))
+                message.streaming = False
+        message.text += text
+        await self._client.chat_update(channel=place.channel, ts=message.ts, text=message.text)
+
+    async def _open_message(self, text: str) -> _Message:
+        place = self._place
+        if self._streaming and place.thread_ts is not None:
+            try:
+                response = await self._client.chat_startStream(
+                    channel=place.channel,
+                    thread_ts=place.thread_ts,
+                    recipient_team_id=place.team or None,
+                    recipient_user_id=place.user,
+                    markdown_text=text,
+                )
+                return _Message(ts=str(response["ts"]), text=text, streaming=True)
+            except SlackApiError as error:
+                code = str(error.response.get("error"))
+                log.info("chat.startStream refused (%s); answering with chat.update", code)
+                self._streams.refused(self._workspace, code)
+                self._streaming = False
+        response = await self._client.chat_postMessage(
+            channel=place.channel, thread_ts=place.thread_ts, text=text
+        )
+        return _Message(ts=str(response["ts"]), text=text, streaming=False)
+
+    async def _close_message(self) -> None:
+        message, self._message = self._message, None
+        if message is None or not message.streaming:
+            return
+        try:
+            await self._client.chat_stopStream(channel=self._place.channel, ts=message.ts)
+        except SlackApiError as error:
+            log.warning("chat.stopStream failed: %s", error.response.get("error"))

@@ -1,0 +1,41 @@
+"""Sentences only Slack members read; everything shared lives in bot/texts.py."""
+
+from __future__ import annotations
+
+MODAL_TITLE = "Your OpenAI key"
+MODAL_SUBMIT = "Save"
+MODAL_CLOSE = "Cancel"
+MODAL_DONE = "Done"
+MODAL_LABEL = "OpenAI API key"
+MODAL_HINT = (
+    "Only this app sees what you type here. The key is checked for free with the provider, "
+    "then sealed; it is never shown again, only a masked form."
+)
+MODAL_PLACEHOLDER = "sk-proj-..."
+
+HOME_TITLE = "Bring your own key"
+HOME_INTRO = (
+    "I answer with *your own* OpenAI API key, so you pay only for your own questions. "
+    "Mention me in a channel, or write to me in the Messages tab."
+)
+HOME_NO_KEY = "You have no key yet. Add one to start asking."
+HOME_SET = "Set key"
+HOME_REPLACE = "Replace key"
+HOME_REMOVE = "Remove key"
+HOME_REMOVE_CONFIRM_TITLE = "Remove your key?"
+HOME_REMOVE_CONFIRM_TEXT = "I'll delete your key. You can add one again any time."
+HOME_REMOVE_CONFIRM_YES = "Remove"
+HOME_REMOVE_CONFIRM_NO = "Keep it"
+
+SLACK_HELP_EXTRA = (
+    "On Slack: `/byok-help` shows this, the *Home* tab shows your key, "
+    "and `/usage` and `/limit` show and cap your spending."
+)
+
+
+def key_status_line(masked: str, working: bool) -> str:
+    status = "working" if working else "rejected by the provider; set a new one"
+    return f"*Your key:* `{masked}` ({status})"
+
+
+MODAL_CHECKING = "Checking your key with the provider… this window will show the result."

@@ -1,0 +1,103 @@
+"""Block Kit views: the /setkey modal and the App Home tab. No key is ever put in one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.slack import texts
+from bot.commands import KeyInfo
+
+SETKEY_CALLBACK = "byok_setkey"
+KEY_BLOCK = "byok_key_block"
+KEY_ACTION = "byok_key_input"
+HOME_SET_ACTION = "byok_home_setkey"
+HOME_REMOVE_ACTION = "byok_home_removekey"
+
+View = dict[str, Any]
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _section(markdown: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown}}
+
+
+def setkey_modal() -> View:
+    return {
+        "type": "modal",
+        "callback_id": SETKEY_CALLBACK,
+        "title": _plain(texts.MODAL_TITLE),
+        "submit": _plain(texts.MODAL_SUBMIT),
+        "close": _plain(texts.MODAL_CLOSE),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": KEY_BLOCK,
+                "label": _plain(texts.MODAL_LABEL),
+                "hint": _plain(texts.MODAL_HINT),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": KEY_ACTION,
+                    "placeholder": _plain(texts.MODAL_PLACEHOLDER),
+                },
+            }
+        ],
+    }
+
+
+def submitted_key(view: dict[str, Any]) -> str:
+    values = view.get("state", {}).get("values", {})
+    value = values.get(KEY_BLOCK, {}).get(KEY_ACTION, {}).get("value")
+    return value if isinstance(value, str) else ""
+
+
+def modal_result(text: str) -> View:
+    """What the modal turns into once the key is saved: the reply, which shows it only masked."""
+    return {
+        "type": "modal",
+        "title": _plain(texts.MODAL_TITLE),
+        "close": _plain(texts.MODAL_DONE),
+        "blocks": [_section(text)],
+    }
+
+
+def _when(info: KeyInfo) -> str:
+    used = info.last_used_at.strftime("%Y-%m-%d %H:%M UTC") if info.last_used_at else "never"
+    return f"*Last used:* {used}\n*Model:* `{info.model}`"
+
+
+def home_view(info: KeyInfo | None) -> View:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(texts.HOME_TITLE)},
+        _section(texts.HOME_INTRO),
+        {"type": "divider"},
+    ]
+    set_button: dict[str, Any] = {
+        "type": "button",
+        "action_id": HOME_SET_ACTION,
+        "text": _plain(texts.HOME_SET if info is None else texts.HOME_REPLACE),
+        "style": "primary",
+    }
+    if info is None:
+        blocks.append(_section(texts.HOME_NO_KEY))
+        blocks.append({"type": "actions", "elements": [set_button]})
+        return {"type": "home", "blocks": blocks}
+    blocks.append(
+        _section(texts.key_status_line(info.masked, info.status == "valid") + "\n" + _when(info))
+    )
+    remove_button: dict[str, Any] = {
+        "type": "button",
+        "action_id": HOME_REMOVE_ACTION,
+        "text": _plain(texts.HOME_REMOVE),
+        "style": "danger",
+        "confirm": {
+            "title": _plain(texts.HOME_REMOVE_CONFIRM_TITLE),
+            "text": _plain(texts.HOME_REMOVE_CONFIRM_TEXT),
+            "confirm": _plain(texts.HOME_REMOVE_CONFIRM_YES),
+            "deny": _plain(texts.HOME_REMOVE_CONFIRM_NO),
+        },
+    }
+    blocks.append({"type": "actions", "elements": [set_button, remove_button]})
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,304 @@
+"""A fake Slack Web API that the real slack_sdk talks to; it records every call it receives.
+
+It also keeps the messages posted (so `conversations.replies` shows the thread), serves the
+`response_url` of slash commands, and a Socket Mode websocket (`apps.connections.open`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+TEAM = "T0001"
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+APP_ID = "A0001"
+# A test waiting longer than this for a request is failing, not slow.
+WAIT_LIMIT = 10.0
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    method: str
+    args: dict[str, Any]
+    authorization: str | None
+    # Query string, body and headers as received: what "absent from every request" checks.
+    raw: str
+
+
+@dataclass
+class FakeSlack:
+    team: str = TEAM
+    enterprise: str | None = None
+    # False answers chat.startStream with `unknown_method`, like a Slack without streaming.
+    streaming: bool = True
+    # method -> error code to answer with (ok: false).
+    errors: dict[str, str] = field(default_factory=dict)
+    calls: list[ApiCall] = field(default_factory=list)
+    # Posts to a slash command's response_url.
+    responses: list[ApiCall] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}/response/{name}"
+
+    def next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- what tests look at -------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [call for call in self.calls if call.method == method]
+
+    def methods(self) -> list[str]:
+        """Every method called, except the `auth.test` that start-up and bolt make."""
+        return [call.method for call in self.calls if call.method != "auth.test"]
+
+    def everything_received(self) -> str:
+        return "\n".join(call.raw for call in [*self.calls, *self.responses])
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.messages.get(channel, [])
+            if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts
+        ]
+
+    def add_member_message(
+        self, channel: str, user: str, text: str, *, thread_ts: str | None = None
+    ) -> str:
+        ts = self.next_ts()
+        message: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": ts}
+        if thread_ts is not None:
+            message["thread_ts"] = thread_ts
+        self.messages.setdefault(channel, []).append(message)
+        return ts
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Until `condition` holds, re-checked after every request the fake receives."""
+        async with asyncio.timeout(WAIT_LIMIT):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    # --- Web API ----------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await request.text()
+        args: dict[str, Any] = dict(request.query)
+        if body:
+            if request.content_type == "application/json":
+                args.update(json.loads(body))
+            else:
+                args.update(parse_qsl(body))
+        headers = "\n".join(f"{k}: {v}" for k, v in request.headers.items())
+        self.calls.append(
+            ApiCall(
+                method,
+                args,
+                request.headers.get("Authorization"),
+                f"{request.method} {request.path_qs}\n{headers}\n\n{body}",
+            )
+        )
+        self._changed.set()
+        if method in self.errors:
+            return web.json_response({"ok": False, "error": self.errors[method]})
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        result: dict[str, Any] = handler(args) if handler is not None else {}
+        if "error" in result:
+            return web.json_response({"ok": False, **result})
+        return web.json_response({"ok": True, **result})
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.test/",
+            "team": "Fake team",
+            "user": "byok",
+            "team_id": self.team,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "enterprise_id": self.enterprise,
+            "is_enterprise_install": False,
+        }
+
+    def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self.port}/socket"}
+
+    def _post(self, args: dict[str, Any], text: str) -> dict[str, Any]:
+        channel = str(args["channel"])
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER,
+            "bot_id": BOT_ID,
+            "text": text,
+            "ts": self.next_ts(),
+        }
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.messages.setdefault(channel, []).append(message)
+        return {"channel": channel, "ts": message["ts"], "message": message}
+
+    def _find(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        for message in self.messages.get(str(args.get("channel")), []):
+            if message["ts"] == args.get("ts"):
+                return message
+        return None
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._post(args, str(args.get("text", "")))
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if message is None:
+            return {"error": "message_not_found"}
+        message["text"] = args.get("text", "")
+        return {"channel": args["channel"], "ts": args["ts"]}
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"message_ts": self.next_ts()}
+
+    @staticmethod
+    def _stream_text(args: dict[str, Any]) -> str:
+        text = str(args.get("markdown_text") or "")
+        for chunk in args.get("chunks") or []:
+            text += str(chunk.get("text", ""))
+        return text
+
+    def _m_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.streaming:
+            return {"error": "unknown_method"}
+        return self._post(args, self._stream_text(args))
+
+    def _m_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if message is None or message.get("stopped"):
+            return {"error": "message_not_in_streaming_state"}
+        message["text"] += self._stream_text(args)
+        return {"channel": args["channel"], "ts": args["ts"]}
+
+    def _m_chat_stopStream(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if message is None or message.get("stopped"):
+            return {"error": "message_not_in_streaming_state"}
+        message["text"] += self._stream_text(args)
+        message["stopped"] = True
+        return {"channel": args["channel"], "ts": args["ts"], "message": message}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"messages": self.thread(str(args["channel"]), str(args["ts"])), "has_more": False}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        latest = float(args.get("latest") or "9e12")
+        found = [
+            m
+            for m in self.messages.get(str(args["channel"]), [])
+            if "thread_ts" not in m and float(m["ts"]) < latest
+        ]
+        return {"messages": list(reversed(found)), "has_more": False}
+
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"view": {"id": "V0001", **self._view(args)}}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"view": {"id": "V0002", **self._view(args)}}
+
+    def _m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"view": {"id": args.get("view_id", "V0001"), **self._view(args)}}
+
+    @staticmethod
+    def _view(args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        return json.loads(view) if isinstance(view, str) else dict(view or {})
+
+    async def _response(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        self.responses.append(
+            ApiCall(
+                request.match_info["name"],
+                json.loads(body) if body else {},
+                request.headers.get("Authorization"),
+                body,
+            )
+        )
+        self._changed.set()
+        return web.Response(text="ok")
+
+    # --- Socket Mode --------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID}}
+        )
+        self._connected.set()
+        try:
+            async for message in socket:
+                if message.type is WSMsgType.TEXT:
+                    data = json.loads(message.data)
+                    if "envelope_id" in data:
+                        self.acks[data["envelope_id"]] = data
+                        self._changed.set()
+        finally:
+            self._sockets.remove(socket)
+        return socket
+
+    async def send_envelope(self, payload: dict[str, Any], *, kind: str = "events_api") -> str:
+        """Deliver a request over Socket Mode; returns the envelope id the app must ack."""
+        await asyncio.wait_for(self._connected.wait(), timeout=WAIT_LIMIT)
+        envelope_id = f"env-{next(self._ts)}"
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        return envelope_id

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.slack import SlackAdapter, create_slack_adapter
+from bot.services import Services
+from tests.fakes.slack import FakeSlack
+from tests.slack.requests import SIGNING_SECRET, SlackSender
+
+BOT_TOKEN = "xoxb-test-bot-token"
+APP_TOKEN = "xapp-test-app-token"
+
+
+def slack_services(services: Services, fake: FakeSlack, **settings: Any) -> Services:
+    values: dict[str, Any] = {
+        "slack_bot_token": SecretStr(BOT_TOKEN),
+        "slack_signing_secret": SecretStr(SIGNING_SECRET),
+        "slack_api_url": fake.api_url,
+        **settings,
+    }
+    return dataclasses.replace(services, settings=services.settings.model_copy(update=values))
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.close()
+
+
+AdapterFactory = Callable[..., Awaitable[SlackAdapter]]
+
+
+@pytest.fixture
+async def make_adapter(services: Services, fake_slack: FakeSlack) -> AsyncIterator[AdapterFactory]:
+    started: list[SlackAdapter] = []
+
+    async def make(**options: Any) -> SlackAdapter:
+        settings = options.pop("settings", {})
+        adapter = create_slack_adapter(
+            slack_services(services, fake_slack, **settings),
+            host="127.0.0.1",
+            port=0,
+            **{"min_update_interval": 0.0, **options},
+        )
+        started.append(adapter)
+        await adapter.start()
+        return adapter
+
+    yield make
+    for adapter in started:
+        await adapter.close()
+
+
+@pytest.fixture
+async def slack(make_adapter: AdapterFactory) -> SlackAdapter:
+    return await make_adapter()
+
+
+@pytest.fixture
+def sender(slack: SlackAdapter) -> SlackSender:
+    return SlackSender(f"http://127.0.0.1:{slack.port}/slack/events")

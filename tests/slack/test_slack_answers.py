@@ -1,0 +1,358 @@
+"""Mentions, threads, DMs and the leak guard, answered through the real bolt and slack_sdk."""
+
+from __future__ import annotations
+
+import json
+
+from adapters.slack import SlackAdapter
+from bot import texts
+from bot.messages import Member
+from bot.services import Services
+from storage.protocol import WorkspaceConfig
+from tests.conftest import make_key, with_key
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack.server import BOT_USER, TEAM
+from tests.slack.conftest import AdapterFactory
+from tests.slack.requests import (
+    CHANNEL,
+    DM,
+    SlackSender,
+    channel_message,
+    direct_message,
+    mention,
+)
+
+ALICE = Member("slack", TEAM, "UALICE")
+BOB = Member("slack", TEAM, "UBOB")
+
+
+async def test_mention_gets_a_threaded_streamed_answer_paid_by_the_asker(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    key = await with_key(services, fake_openai, ALICE)
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> what is a monad")
+    assert (await sender.event(mention("UALICE", "what is a monad", ts))).status == 200
+    await slack.wait_idle()
+
+    assert fake_openai.authorizations("/chat/completions") == [f"Bearer {key}"]
+    (start,) = fake_slack.calls_to("chat.startStream")
+    assert start.args["channel"] == CHANNEL and start.args["thread_ts"] == ts
+    assert start.args["recipient_user_id"] == "UALICE"
+    assert start.args["recipient_team_id"] == TEAM
+    assert len(fake_slack.calls_to("chat.appendStream")) >= 2
+    assert len(fake_slack.calls_to("chat.stopStream")) == 1
+    assert fake_slack.calls_to("chat.postMessage") == []
+    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    assert answer["text"] == "You asked: what is a monad"
+    assert answer["thread_ts"] == ts
+    assert all(call.authorization == "Bearer xoxb-test-bot-token" for call in fake_slack.calls)
+    assert key not in fake_slack.everything_received()
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None and stored.last_used_at is not None
+
+
+async def test_two_members_in_one_thread_each_pay_for_their_own_turn(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    alice_key = await with_key(services, fake_openai, ALICE)
+    bob_key = await with_key(services, fake_openai, BOB)
+    root = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> first question")
+    await sender.event(mention("UALICE", "first question", root))
+    await slack.wait_idle()
+    follow_up = fake_slack.add_member_message(
+        CHANNEL, "UBOB", "<@UBOT> second question", thread_ts=root
+    )
+    await sender.event(mention("UBOB", "second question", follow_up, thread_ts=root))
+    await slack.wait_idle()
+
+    first, second = fake_openai.chat_requests()
+    assert first.authorization == f"Bearer {alice_key}"
+    assert second.authorization == f"Bearer {bob_key}"
+    # Bob's turn read the thread: Alice's question and the bot's answer came first.
+    assert second.body is not None
+    assert [(m["role"], m["content"]) for m in second.body["messages"][1:]] == [
+        ("user", "first question"),
+        ("assistant", "You asked: first question"),
+        ("user", "second question"),
+    ]
+    replies = fake_slack.calls_to("conversations.replies")
+    assert [call.args["ts"] for call in replies] == [root]
+    assert [c.args["thread_ts"] for c in fake_slack.calls_to("chat.startStream")] == [root, root]
+
+
+async def test_member_without_a_key_gets_an_ephemeral_how_to_and_no_provider_call(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> hello")
+    await sender.event(mention("UALICE", "hello", ts))
+    await slack.wait_idle()
+    (ephemeral,) = fake_slack.calls_to("chat.postEphemeral")
+    assert ephemeral.args["user"] == "UALICE" and ephemeral.args["channel"] == CHANNEL
+    assert ephemeral.args["thread_ts"] == ts
+    assert ephemeral.args["text"] == texts.HOW_TO_SET_KEY
+    assert fake_openai.requests == []
+    assert not {"chat.postMessage", "chat.startStream"} & set(fake_slack.methods())
+
+
+async def test_a_key_pasted_in_a_channel_warns_its_author_and_is_never_used(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    leaked = make_key()
+    await sender.event(channel_message("UBOB", f"try this one {leaked}", "1700000099.000001"))
+    # Also when the key comes with a mention: warned once, not answered.
+    await sender.event(mention("UBOB", f"use {leaked}", "1700000099.000002"))
+    await slack.wait_idle()
+    warnings = fake_slack.calls_to("chat.postEphemeral")
+    assert [w.args["user"] for w in warnings] == ["UBOB", "UBOB"]
+    assert all(w.args["text"] == texts.leak_warning(False) for w in warnings)
+    assert "revoke" in warnings[0].args["text"]
+    assert fake_slack.calls_to("chat.delete") == []
+    assert fake_openai.requests == []
+    assert await services.store.get_key(BOB) is None
+    assert leaked not in fake_slack.everything_received()
+
+
+async def test_plain_channel_chatter_is_left_alone(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    await sender.event(channel_message("UBOB", "lunch?", "1700000099.000003"))
+    await slack.wait_idle()
+    assert fake_slack.methods() == []
+    assert fake_openai.requests == []
+
+
+async def test_model_output_never_broadcasts(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.reply = lambda _: "Hey <!channel> and <!here> and <!everyone> and <@U999> & co"
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> shout")
+    await sender.event(mention("UALICE", "shout", ts))
+    await slack.wait_idle()
+    received = fake_slack.everything_received()
+    for broadcast in ("<!channel>", "<!here>", "<!everyone>", "<@U999>"):
+        assert broadcast not in received
+    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    assert answer["text"] == (
+        "Hey &lt;!channel&gt; and &lt;!here&gt; and &lt;!everyone&gt; and &lt;@U999&gt; &amp; co"
+    )
+
+
+async def test_without_streaming_one_message_is_posted_then_updated(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    fake_slack.streaming = False
+    await with_key(services, fake_openai, ALICE)
+    for question in ("one two three four", "five six"):
+        ts = fake_slack.add_member_message(CHANNEL, "UALICE", f"<@UBOT> {question}")
+        await sender.event(mention("UALICE", question, ts))
+        await slack.wait_idle()
+    # Refused once, remembered for the workspace: the second answer doesn't try again.
+    assert len(fake_slack.calls_to("chat.startStream")) == 1
+    posts = fake_slack.calls_to("chat.postMessage")
+    assert len(posts) == 2
+    assert len(fake_slack.calls_to("chat.update")) >= 3
+    answers = [m["text"] for m in fake_slack.messages[CHANNEL] if m.get("user") == BOT_USER]
+    assert answers == ["You asked: one two three four", "You asked: five six"]
+
+
+async def test_long_answers_are_split_under_the_limit(
+    make_adapter: AdapterFactory,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    slack = await make_adapter(message_limit=40)
+    sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events")
+    await with_key(services, fake_openai, ALICE)
+    words = " ".join(f"word{n}" for n in range(30))
+    fake_openai.reply = lambda _: words + " <!here>"
+    for streaming in (True, False):
+        fake_slack.streaming = streaming
+        ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> long")
+        await sender.event(mention("UALICE", "long", ts))
+        await slack.wait_idle()
+        parts = [m["text"] for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+        assert len(parts) > 1
+        assert all(len(part) <= 40 for part in parts)
+        # Cut between words: every word intact, in order, and the broadcast still escaped.
+        assert " ".join(" ".join(parts).split()) == words + " &lt;!here&gt;"
+        assert all(m.get("stopped", not streaming) for m in fake_slack.thread(CHANNEL, ts)[1:])
+
+
+async def test_a_dm_is_answered_directly_with_the_dm_as_context(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    key = await with_key(services, fake_openai, ALICE)
+    first = fake_slack.add_member_message(DM, "UALICE", "hello there")
+    await sender.event(direct_message("UALICE", "hello there", first))
+    await slack.wait_idle()
+    second = fake_slack.add_member_message(DM, "UALICE", "and again")
+    await sender.event(direct_message("UALICE", "and again", second))
+    await slack.wait_idle()
+    posts = fake_slack.calls_to("chat.postMessage")
+    assert [p.args["channel"] for p in posts] == [DM, DM]
+    assert all("thread_ts" not in p.args for p in posts)
+    assert fake_slack.calls_to("chat.startStream") == []
+    assert fake_openai.authorizations("/chat/completions") == [f"Bearer {key}"] * 2
+    last = fake_openai.chat_requests()[-1].body
+    assert last is not None
+    assert [m["content"] for m in last["messages"][1:]] == [
+        "hello there",
+        "You asked: hello there",
+        "and again",
+    ]
+
+
+async def test_a_key_sent_in_a_dm_is_registered_and_the_home_republished(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    key = make_key()
+    fake_openai.behaviours[key] = "valid"
+    await sender.event(direct_message("UALICE", key, "1700000200.000001"))
+    await slack.wait_idle()
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None
+    (confirmation,) = fake_slack.calls_to("chat.postMessage")
+    assert confirmation.args["channel"] == DM and stored.masked in confirmation.args["text"]
+    assert fake_slack.calls_to("views.publish")
+    assert fake_openai.chat_requests() == []
+    assert key not in fake_slack.everything_received()
+
+
+async def test_workspace_config_applies(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    await services.store.save_workspace_config(
+        WorkspaceConfig("slack", TEAM, allowed_channels=frozenset({"COTHER"}))
+    )
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> hi")
+    await sender.event(mention("UALICE", "hi", ts))
+    await slack.wait_idle()
+    (refusal,) = fake_slack.calls_to("chat.postEphemeral")
+    assert refusal.args["text"] == texts.CHANNEL_NOT_ALLOWED
+    assert fake_openai.requests[-1].path.endswith("/models")  # only set_key's check
+
+    await services.store.save_workspace_config(WorkspaceConfig("slack", TEAM, threaded=False))
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> in the channel please")
+    await sender.event(mention("UALICE", "in the channel please", ts))
+    await slack.wait_idle()
+    (post,) = fake_slack.calls_to("chat.postMessage")
+    assert post.args["channel"] == CHANNEL and "thread_ts" not in post.args
+
+
+async def test_a_redelivered_event_is_answered_once(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> once")
+    body = json.dumps(sender.event_body(mention("UALICE", "once", ts)))
+    for _ in range(2):
+        assert (await sender.post(body, "application/json")).status == 200
+    await slack.wait_idle()
+    assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_a_key_edited_into_a_channel_message_is_warned_about(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    leaked = make_key()
+    edit = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": CHANNEL,
+        "channel_type": "channel",
+        "hidden": True,
+        "ts": "1700000300.000002",
+        "message": {
+            "type": "message",
+            "user": "UBOB",
+            "text": f"<@UBOT> oops {leaked}",
+            "ts": "1700000300.000001",
+            "edited": {"user": "UBOB", "ts": "1700000300.000002"},
+        },
+    }
+    await sender.event(edit)
+    await slack.wait_idle()
+    (warning,) = fake_slack.calls_to("chat.postEphemeral")
+    assert warning.args["user"] == "UBOB"
+    assert warning.args["text"] == texts.leak_warning(False)
+    assert fake_openai.requests == []
+
+
+async def test_an_expired_stream_is_finished_with_chat_update(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_slack.errors["chat.appendStream"] = "message_not_in_streaming_state"
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> one two three")
+    await sender.event(mention("UALICE", "one two three", ts))
+    await slack.wait_idle()
+    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    assert answer["text"] == "You asked: one two three"
+    assert fake_slack.calls_to("chat.update")
+
+
+async def test_updates_are_paced_by_the_minimum_interval(
+    make_adapter: AdapterFactory,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    # An interval longer than the whole answer: the first words show at once, the rest
+    # arrive in one update when the answer ends, whatever the number of pieces.
+    slack = await make_adapter(min_update_interval=3600.0)
+    sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events")
+    await with_key(services, fake_openai, ALICE)
+    question = "a b c d e f g h"
+    for streaming in (True, False):
+        fake_slack.streaming = streaming
+        ts = fake_slack.add_member_message(CHANNEL, "UALICE", f"<@UBOT> {question}")
+        await sender.event(mention("UALICE", question, ts))
+        await slack.wait_idle()
+        (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+        assert answer["text"] == f"You asked: {question}"
+    assert len(fake_slack.calls_to("chat.appendStream")) == 1
+    assert len(fake_slack.calls_to("chat.update")) == 1
