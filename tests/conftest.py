@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +57,53 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "byok.sqlite3"
 
 
-@pytest.fixture
-def settings(fake_openai: FakeOpenAI, master_key: str, db_path: Path) -> Settings:
+def make_settings(
+    fake: FakeOpenAI, *, master_keys: str, database_url: str, **overrides: object
+) -> Settings:
+    """Settings from arguments only, never from a .env file or the environment's tokens."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        byok_master_keys=master_key,  # type: ignore[arg-type]
-        database_url=f"sqlite:///{db_path}",
-        openai_base_url=fake_openai.base_url,
+        byok_master_keys=master_keys,  # type: ignore[arg-type]
+        database_url=database_url,
+        openai_base_url=fake.base_url,
+        **overrides,  # type: ignore[arg-type]
     )
+
+
+async def seed_keys(
+    fake: FakeOpenAI, *, master_keys: str, database_url: str, names: Sequence[str]
+) -> dict[str, str]:
+    """Give each named console member a working key, as a separate run of the bot would."""
+    services = await open_services(
+        make_settings(fake, master_keys=master_keys, database_url=database_url)
+    )
+    try:
+        return {name: await with_key(services, fake, member(name)) for name in names}
+    finally:
+        await services.close()
+
+
+async def opened_keys(
+    fake: FakeOpenAI, *, master_keys: str, database_url: str, names: Sequence[str]
+) -> dict[str, str]:
+    """Each named member's key as the vault opens it now (fails if it cannot)."""
+    services = await open_services(
+        make_settings(fake, master_keys=master_keys, database_url=database_url)
+    )
+    try:
+        opened = {}
+        for name in names:
+            stored = await services.store.get_key(member(name))
+            assert stored is not None, name
+            opened[name] = services.vault.open(member(name), stored.sealed)
+        return opened
+    finally:
+        await services.close()
+
+
+@pytest.fixture
+def settings(fake_openai: FakeOpenAI, master_key: str, db_path: Path) -> Settings:
+    return make_settings(fake_openai, master_keys=master_key, database_url=f"sqlite:///{db_path}")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from bot.services import Services
 from bot.vault import generate_master_key
 from storage.protocol import WorkspaceConfig
-from tests.conftest import RecordingSink, ask, make_key, member, with_key
+from tests.conftest import RecordingSink, ask, make_key, member, seed_keys, with_key
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_cli import run_cli
@@ -129,22 +129,12 @@ async def test_uninstall_wipes_the_workspace_and_leaves_an_anonymous_event(
 async def test_audit_command_filters_and_prints_json(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
-    from bot.services import open_services
-    from bot.settings import Settings
-
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
     master = generate_master_key()
-    services = await open_services(
-        Settings(
-            _env_file=None,
-            byok_master_keys=master,
-            database_url=database_url,  # type: ignore[call-arg,arg-type]
-            openai_base_url=fake_openai.base_url,
-        )
+    keys = await seed_keys(
+        fake_openai, master_keys=master, database_url=database_url, names=["alice", "bob"]
     )
-    key = await with_key(services, fake_openai, ALICE)
-    await with_key(services, fake_openai, BOB)
-    await services.close()
+    key = keys["alice"]
     env = {"BYOK_MASTER_KEYS": master, "DATABASE_URL": database_url}
 
     code, out, err = await run_cli("audit", cwd=tmp_path, env=env)

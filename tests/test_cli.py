@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.services import open_services
-from bot.settings import Settings
 from bot.vault import generate_master_key
-from tests.conftest import make_key, member
-from tests.fakes import openai_server
+from tests.conftest import make_settings, opened_keys, seed_keys
 from tests.fakes.openai_server import FakeOpenAI
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,19 +76,9 @@ async def test_wrong_master_key_stops_start_up_cleanly(
     tmp_path: Path, fake_openai: FakeOpenAI
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
-    right = generate_master_key()
-    services = await open_services(
-        Settings(
-            _env_file=None,
-            byok_master_keys=right,
-            database_url=database_url,  # type: ignore[call-arg,arg-type]
-            openai_base_url=fake_openai.base_url,
-        )
+    await seed_keys(
+        fake_openai, master_keys=generate_master_key(), database_url=database_url, names=["alice"]
     )
-    key = make_key()
-    fake_openai.behaviours[key] = openai_server.VALID
-    assert (await services.commands.set_key(member("alice"), key)).ok
-    await services.close()
 
     code, out, err = await run_cli(
         "console",
@@ -127,14 +115,9 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
     old = generate_master_key()
     (tmp_path / ".env").write_text(f"BYOK_MASTER_KEYS={old}\nDATABASE_URL={database_url}\n")
-    settings = Settings(_env_file=tmp_path / ".env", openai_base_url=fake_openai.base_url)  # type: ignore[call-arg]
-    services = await open_services(settings)
-    keys = {}
-    for name in ("alice", "bob"):
-        keys[name] = make_key()
-        fake_openai.behaviours[keys[name]] = openai_server.VALID
-        assert (await services.commands.set_key(member(name), keys[name])).ok
-    await services.close()
+    keys = await seed_keys(
+        fake_openai, master_keys=old, database_url=database_url, names=["alice", "bob"]
+    )
 
     code, out, err = await run_cli("rotate-master-key", "--generate", cwd=tmp_path)
     assert code == 0, err
@@ -149,18 +132,14 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
     assert new not in out and old not in out
 
     # The old key can now be dropped and every key still opens.
-    only_new = Settings(
-        _env_file=None,
-        byok_master_keys=new,
-        database_url=database_url,  # type: ignore[call-arg,arg-type]
-        openai_base_url=fake_openai.base_url,
+    opened = await opened_keys(
+        fake_openai, master_keys=new, database_url=database_url, names=list(keys)
     )
-    services = await open_services(only_new)
+    assert opened == keys
+    services = await open_services(
+        make_settings(fake_openai, master_keys=new, database_url=database_url)
+    )
     try:
-        for name, key in keys.items():
-            stored = await services.store.get_key(member(name))
-            assert stored is not None
-            assert services.vault.open(member(name), stored.sealed) == key
         resealed = [
             e.user for e in await services.store.audit_events() if e.event == "key_resealed"
         ]
@@ -183,18 +162,7 @@ async def test_rotation_with_an_operator_supplied_key(
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
     old, new = generate_master_key(), generate_master_key()
-    services = await open_services(
-        Settings(
-            _env_file=None,
-            byok_master_keys=old,
-            database_url=database_url,  # type: ignore[call-arg,arg-type]
-            openai_base_url=fake_openai.base_url,
-        )
-    )
-    key = make_key()
-    fake_openai.behaviours[key] = openai_server.VALID
-    assert (await services.commands.set_key(member("alice"), key)).ok
-    await services.close()
+    keys = await seed_keys(fake_openai, master_keys=old, database_url=database_url, names=["alice"])
     code, out, err = await run_cli(
         "rotate-master-key",
         cwd=tmp_path,
@@ -202,19 +170,10 @@ async def test_rotation_with_an_operator_supplied_key(
     )
     assert code == 0 and "Re-sealed 1 key " in out, err
     assert not (tmp_path / ".env").exists()
-    services = await open_services(
-        Settings(
-            _env_file=None,
-            byok_master_keys=new,
-            database_url=database_url,  # type: ignore[call-arg,arg-type]
-            openai_base_url=fake_openai.base_url,
-        )
+    opened = await opened_keys(
+        fake_openai, master_keys=new, database_url=database_url, names=["alice"]
     )
-    try:
-        stored = await services.store.get_key(member("alice"))
-        assert stored is not None and services.vault.open(member("alice"), stored.sealed) == key
-    finally:
-        await services.close()
+    assert opened == keys
 
 
 async def test_postgres_url_is_a_clear_error_for_now(tmp_path: Path) -> None:

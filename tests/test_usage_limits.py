@@ -15,7 +15,7 @@ from bot.services import Services, open_services
 from bot.settings import Settings
 from bot.usage import day_start
 from storage.protocol import Cap, WorkspaceConfig
-from tests.conftest import RecordingSink, ask, member, with_key
+from tests.conftest import RecordingSink, ask, make_settings, member, with_key
 from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -24,12 +24,8 @@ BOB = member("bob")
 
 
 def _settings(fake: FakeOpenAI, master_key: str, db_path: Path, **overrides: object) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        byok_master_keys=master_key,  # type: ignore[arg-type]
-        database_url=f"sqlite:///{db_path}",
-        openai_base_url=fake.base_url,
-        **overrides,  # type: ignore[arg-type]
+    return make_settings(
+        fake, master_keys=master_key, database_url=f"sqlite:///{db_path}", **overrides
     )
 
 

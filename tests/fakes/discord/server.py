@@ -27,6 +27,7 @@ from tests.fakes.discord.payloads import (
 )
 from tests.fakes.discord.records import EPHEMERAL, InteractionRecord, RestCall
 from tests.fakes.discord.rest import RestApi
+from tests.fakes.loopback import serve_on_loopback
 
 __all__ = ["EPHEMERAL", "FakeDiscord", "InteractionRecord", "RestCall"]
 
@@ -92,13 +93,7 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self.gateway.handle)
         app.router.add_route("*", API + "/{tail:.*}", RestApi(self).handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def close(self) -> None:
