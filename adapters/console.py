@@ -53,7 +53,7 @@ class ConsoleSink:
             self._out.flush()
 
     async def private(self, text: str) -> None:
-        self._out.write(f"[only {self._member.user} sees this] {text}\n")
+        self._out.write(f"[private to {self._member.user}] {text}\n")
         self._out.flush()
 
     async def delete_original(self) -> bool:

@@ -58,14 +58,14 @@ async def test_console_session_through_stdin_and_stdout(
     for key in (alice_key, bob_key, bad_key, leaked):
         assert key not in out and key not in err
     assert "/setkey" in out  # help, and the how-to for a member with no key
-    assert "[only alice sees this] I answer with your own OpenAI API key" in out
+    assert "[private to alice] I answer with your own OpenAI API key" in out
     assert "The provider rejected that key" in out
     assert "admin key" in out
     assert f"Your key `{alice_key[:7]}...{alice_key[-4:]}` is saved" in out
     assert "bot: You asked: what is two plus two" in out
     assert "bot: You asked: question in the channel" in out
     assert "no mention, no answer" not in out
-    assert "[only bob sees this] I answer with your own OpenAI API key" in out
+    assert "[private to bob] I answer with your own OpenAI API key" in out
     assert "bot: You asked: now bob asks" in out
     assert "revoke it now" in out
     assert "From now on I'll answer you with `gpt-4o`" in out
