@@ -13,7 +13,7 @@ from bot import texts
 from bot.commands import MemberCommands
 from bot.keys import redact_keys
 from bot.limits import MemberLimits
-from bot.messages import HistoryTurn, IncomingMessage, ReplySink
+from bot.messages import HistoryTurn, IncomingMessage, ReplyLost, ReplySink
 from bot.provider import (
     ChatChunk,
     ChatMessage,
@@ -27,6 +27,8 @@ from bot.vault import VaultError
 from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
+
+REPLY_LOST_OUTCOME = "reply_lost"
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat. Answer clearly and concisely; "
@@ -77,6 +79,8 @@ class TurnResult:
     model: str
     usage: TokenUsage | None
     failure: FailureKind | None
+    # The platform refused to show the answer, so it was stopped part-way.
+    reply_lost: bool = False
 
 
 class Conversation:
@@ -152,6 +156,10 @@ class Conversation:
                 )
             finally:
                 await sink.finish()
+        except ReplyLost:
+            log.warning("the platform refused the answer for %s; provider call stopped", member)
+            await sink.private(texts.REPLY_LOST)
+            return TurnResult(model=model, usage=None, failure=None, reply_lost=True)
         finally:
             admission.release()
         if failure is FailureKind.UNAUTHORIZED:
@@ -196,6 +204,10 @@ class Conversation:
                     if chunk.text:
                         shown_text = True
                         await sink.append(chunk.text)
+            except ReplyLost:
+                # The call was stopped part-way; what it cost is unknown, so no tokens.
+                record(REPLY_LOST_OUTCOME, None)
+                raise
             except ProviderError as error:
                 # A failed call is recorded with its outcome and no tokens.
                 record(error.kind.value, None)

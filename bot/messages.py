@@ -61,12 +61,19 @@ class Reply:
         return self.severity is Severity.INFO
 
 
+class ReplyLost(Exception):
+    """Raised by a sink when the platform refuses the answer for good (rate limits outlasted,
+    thread deleted, permission lost): the core stops the provider call, so the member does
+    not pay for text nobody sees, records it, and tells the member privately."""
+
+
 class ReplySink(Protocol):
     """How the core answers one incoming message; each adapter provides one per message.
 
     `start` is called once before the provider is asked (show a typing indicator);
     the first `append` makes the answer visible; `finish` is called once after `start`,
-    whether or not any text was appended. `private` reaches only the asker.
+    whether or not any text was appended. `private` reaches only the asker. `append` and
+    `finish` raise ReplyLost when the answer can no longer be shown.
     """
 
     async def start(self) -> None: ...

@@ -97,6 +97,10 @@ def provider_failure(kind: FailureKind, *, retry_after: float | None = None) -> 
             return "Sorry, the provider didn't answer properly. Please ask again in a moment."
 
 
+REPLY_LOST = (
+    "I couldn't post my answer there (the platform refused it), so I stopped asking the "
+    "provider. Please ask again in a moment."
+)
 RATE_LIMIT_RETRYING = "Your key is rate limited right now; retrying shortly…"
 CUT_OFF_MARK = "\n\n_(answer cut off)_"
 

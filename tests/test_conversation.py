@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot import texts
@@ -307,3 +309,33 @@ async def test_unaddressed_channel_messages_are_ignored(
 
     assert await services.core.handle_message(replace(message, addressed=False), sink) is None
     assert sink.privates == [] and fake_openai.requests == []
+
+
+class LosingSink(RecordingSink):
+    """A platform that refuses the answer after its first words."""
+
+    async def append(self, text: str) -> None:
+        from bot.messages import ReplyLost
+
+        if self.appended:
+            raise ReplyLost
+        await super().append(text)
+
+
+async def test_a_reply_the_platform_refuses_stops_the_call_and_is_told(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = lambda q: "one two three four five six"
+    await with_key(services, fake_openai, ALICE)
+    sink = LosingSink()
+    turn = await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert turn is not None and turn.reply_lost
+    assert sink.privates == [texts.REPLY_LOST]
+    assert sink.finished == 1
+    await services.ledger.flush()
+    usage = await services.store.usage_by_model(ALICE, since=datetime(2000, 1, 1, tzinfo=UTC))
+    assert [(u.prompt_tokens, u.completion_tokens, u.calls) for u in usage] == [(0, 0, 1)]
+    # The member's turn is over: the next question is answered.
+    again = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "again"), again)
+    assert again.text == "one two three four five six"

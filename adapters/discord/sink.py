@@ -15,6 +15,7 @@ import discord
 from adapters.discord import texts
 from adapters.discord.render import NO_MENTIONS, split_message, thread_name
 from adapters.discord.tasks import BackgroundTasks
+from bot.messages import ReplyLost
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DiscordSink:
         self._sent: list[discord.Message] = []
         self._shown: list[str] = []
         self._last_flush = 0.0
-        # Set when Discord refused a send or edit: the turn ends quietly instead of failing.
+        # Set when Discord refused a send or edit; the core is told once, by ReplyLost.
         self._broken = False
 
     async def start(self) -> None:
@@ -80,7 +81,7 @@ class DiscordSink:
 
     async def finish(self) -> None:
         await self._stop_typing()
-        if self._text.strip():
+        if self._text.strip() and not self._broken:
             await self._flush()
 
     async def private(self, text: str) -> None:
@@ -144,7 +145,7 @@ class DiscordSink:
             # e.g. the thread was deleted or the bot lost Send Messages mid-answer.
             log.warning("cannot show the answer to %s: HTTP %s", self._message.id, error.status)
             self._broken = True
-            await self.private(texts.ANSWER_NOT_SHOWN)
+            raise ReplyLost from None
         self._last_flush = self._timing.clock()
 
     async def _show(self, pieces: list[str]) -> None:

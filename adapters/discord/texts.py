@@ -5,10 +5,6 @@ from __future__ import annotations
 SETKEY_MODAL_TITLE = "Set your OpenAI API key"
 SETKEY_FIELD_LABEL = "OpenAI API key"
 SETKEY_FIELD_PLACEHOLDER = "sk-..."
-ANSWER_NOT_SHOWN = (
-    "Discord refused to show the rest of my answer there (the thread may be gone or I lost "
-    "permission to post). Please ask again."
-)
 COMMAND_FAILED = "Sorry, something went wrong with that command. Please try again."
 
 

@@ -272,3 +272,23 @@ class TestWithMessageContent:
             f"Bearer {bob_key}",
         ]
         assert [m["content"] for m in fake.bot_messages(thread.id)][-1] == "You asked: second"
+
+
+async def test_an_answer_discord_refuses_stops_the_call_and_is_told_by_dm(bot: Bot) -> None:
+    from bot import texts as core_texts
+
+    fake = bot.fake
+    bot.openai.reply = lambda question: " ".join(f"word{n}" for n in range(40))
+    await bot.give_key(bot.alice)
+    fake.refuse_edits = True
+    await fake.post_message(bot.alice, bot.general, "count", mention_bot=True)
+    await bot.idle()
+    [thread] = fake.threads()
+    [message] = fake.bot_messages(thread.id)
+    assert not message["content"].endswith("word39"), "the rest was never shown"
+    assert fake.dms_to(bot.alice)[-1] == core_texts.REPLY_LOST
+    await bot.services.ledger.flush()
+    outcomes = await bot.services.store._db.execute_fetchall(  # type: ignore[attr-defined]
+        "SELECT outcome FROM usage_events"
+    )
+    assert [row[0] for row in outcomes] == ["reply_lost"]

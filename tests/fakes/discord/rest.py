@@ -187,6 +187,8 @@ class RestApi:
             return _error(404, 10008, "Unknown Message")
         if int(found["author"]["id"]) != self.world.bot.id:
             return _error(403, 50005, "Cannot edit a message authored by another user")
+        if self.world.refuse_edits:
+            return _error(403, 50013, "Missing Permissions")
         if "content" in body and not (body["content"] or "").strip():
             return _error(400, 50006, "Cannot send an empty message")
         found["content"] = body.get("content", found["content"])

@@ -45,6 +45,8 @@ class FakeDiscord:
         self.users: dict[int, FakeUser] = {self.bot.id: self.bot}
         self.messages: dict[int, dict[str, Any]] = {}
         self.deleted: list[int] = []
+        # Set to make every edit of the bot's messages fail, as when it loses a permission.
+        self.refuse_edits = False
         self.calls: list[RestCall] = []
         self.commands: dict[str, dict[str, Any]] = {}
         self.command_syncs: list[str] = []
