@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bridge import Bridge
@@ -11,10 +12,16 @@ from adapters.slack.events import EventListeners
 
 
 def web_client(*, token: str, api_url: str | None) -> AsyncWebClient:
-    if api_url is None:
-        return AsyncWebClient(token=token)
     # slack_sdk joins the method name onto base_url as-is, so it must end with "/".
-    return AsyncWebClient(token=token, base_url=api_url.rstrip("/") + "/")
+    client = (
+        AsyncWebClient(token=token)
+        if api_url is None
+        else AsyncWebClient(token=token, base_url=api_url.rstrip("/") + "/")
+    )
+    # chat.update is Tier 3: a few answers at once in a workspace meet 429s. Slack's own
+    # handler waits out its Retry-After before the sink gives the answer up.
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
 
 
 def build_app(*, client: AsyncWebClient, signing_secret: str, bridge: Bridge) -> AsyncApp:

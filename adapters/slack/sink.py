@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import MESSAGE_LIMIT, neutralise, split_point
+from bot.messages import ReplyLost
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class _Message:
     ts: str
     text: str
     streaming: bool
+    # A streamed message keeps its content in markdown blocks, which an update must replace.
+    started_as_stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ class SlackReplySink:
         self._timer: asyncio.Task[None] | None = None
         # Set once a delayed flush has begun writing; until then it may be cancelled.
         self._timer_flushing = False
+        # Set when Slack refused the answer for good; the core hears it once, as ReplyLost.
+        self._lost = False
 
     async def start(self) -> None:
         # Slack has no typing indicator for bots outside assistant threads; the answer's
@@ -90,6 +95,8 @@ class SlackReplySink:
         return None
 
     async def append(self, text: str) -> None:
+        if self._lost:
+            raise ReplyLost
         if not text:
             return
         self._pending += neutralise(text)
@@ -105,8 +112,10 @@ class SlackReplySink:
             if not self._timer_flushing:
                 timer.cancel()
             (outcome,) = await asyncio.gather(timer, return_exceptions=True)
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, Exception) and not isinstance(outcome, ReplyLost):
                 log.error("a delayed reply update failed", exc_info=outcome)
+        if self._lost:
+            raise ReplyLost
         await self._flush()
         async with self._lock:
             await self._close_message()
@@ -145,28 +154,38 @@ class SlackReplySink:
 
     async def _flush(self) -> None:
         async with self._lock:
-            text = self._pending
-            if not text or (self._message is None and not text.strip()):
-                return  # Slack refuses a blank message; wait for words
-            self._pending = ""
-            self._last_flush = asyncio.get_running_loop().time()
-            limit = self._pacing.message_limit
-            while text:
-                if self._message is None:
-                    text = text.lstrip()
-                    if not text:
-                        break
-                room = limit - (len(self._message.text) if self._message else 0)
-                if len(text) <= room:
-                    await self._write(text)
+            try:
+                await self._write_pending()
+            except SlackApiError as error:
+                # Slack's own retries (rate limits, connections) are spent: the answer is lost.
+                log.warning("Slack refused the answer: %s", error.response.get("error"))
+                self._lost = True
+                raise ReplyLost from None
+
+    async def _write_pending(self) -> None:
+        """Write what is pending, opening new messages when one is full; the lock is held."""
+        text = self._pending
+        if not text or (self._message is None and not text.strip()):
+            return  # Slack refuses a blank message; wait for words
+        self._pending = ""
+        self._last_flush = asyncio.get_running_loop().time()
+        limit = self._pacing.message_limit
+        while text:
+            if self._message is None:
+                text = text.lstrip()
+                if not text:
                     break
-                cut = split_point(text, room) if room > 0 else 0
-                if self._message is not None and not text[:cut][-1:].isspace():
-                    cut = 0  # no word boundary here: start the next message with all of it
-                head, text = text[:cut], text[cut:]
-                if head.strip():
-                    await self._write(head)
-                await self._close_message()
+            room = limit - (len(self._message.text) if self._message else 0)
+            if len(text) <= room:
+                await self._write(text)
+                break
+            cut = split_point(text, room) if room > 0 else 0
+            if self._message is not None and not text[:cut][-1:].isspace():
+                cut = 0  # no word boundary here: start the next message with all of it
+            head, text = text[:cut], text[cut:]
+            if head.strip():
+                await self._write(head)
+            await self._close_message()
 
     async def _write(self, text: str) -> None:
         place = self._place
@@ -186,7 +205,12 @@ class SlackReplySink:
                 log.warning("chat.appendStream failed (%s); updating", error.response.get("error"))
                 message.streaming = False
         message.text += text
-        await self._client.chat_update(channel=place.channel, ts=message.ts, text=message.text)
+        if message.started_as_stream:
+            await self._client.chat_update(
+                channel=place.channel, ts=message.ts, markdown_text=message.text
+            )
+        else:
+            await self._client.chat_update(channel=place.channel, ts=message.ts, text=message.text)
 
     async def _open_message(self, text: str) -> _Message:
         place = self._place
@@ -199,7 +223,9 @@ class SlackReplySink:
                     recipient_user_id=place.user,
                     markdown_text=text,
                 )
-                return _Message(ts=str(response["ts"]), text=text, streaming=True)
+                return _Message(
+                    ts=str(response["ts"]), text=text, streaming=True, started_as_stream=True
+                )
             except SlackApiError as error:
                 code = str(error.response.get("error"))
                 log.info("chat.startStream refused (%s); answering with chat.update", code)

@@ -356,3 +356,45 @@ async def test_updates_are_paced_by_the_minimum_interval(
         assert answer["text"] == f"You asked: {question}"
     assert len(fake_slack.calls_to("chat.appendStream")) == 1
     assert len(fake_slack.calls_to("chat.update")) == 1
+
+
+async def test_an_answer_slack_refuses_stops_the_call_and_is_told(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.reply = lambda question: " ".join(f"word{n}" for n in range(30))
+    fake_slack.errors["chat.appendStream"] = "channel_not_found"
+    fake_slack.errors["chat.update"] = "channel_not_found"
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> count")
+    await sender.event(mention("UALICE", "count", ts))
+    await slack.wait_idle()
+    (told,) = fake_slack.calls_to("chat.postEphemeral")
+    assert told.args["user"] == "UALICE" and told.args["text"] == texts.REPLY_LOST
+    await services.ledger.flush()
+    rows = await services.store._db.execute_fetchall(  # type: ignore[attr-defined]
+        "SELECT outcome FROM usage_events"
+    )
+    assert [row[0] for row in rows] == ["reply_lost"]
+
+
+async def test_a_rate_limited_update_is_retried_by_slacks_own_handler(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_slack.streaming = False
+    fake_openai.reply = lambda question: " ".join(f"word{n}" for n in range(30))
+    fake_slack.rate_limited["chat.update"] = 1
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> count")
+    await sender.event(mention("UALICE", "count", ts))
+    await slack.wait_idle()
+    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    assert answer["text"].endswith("word29")
+    assert not fake_slack.calls_to("chat.postEphemeral")

@@ -43,6 +43,8 @@ class FakeSlack:
     streaming: bool = True
     # method -> error code to answer with (ok: false).
     errors: dict[str, str] = field(default_factory=dict)
+    # Methods that answer HTTP 429 with Retry-After this many times before working.
+    rate_limited: dict[str, int] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     # Posts to a slash command's response_url.
     responses: list[ApiCall] = field(default_factory=list)
@@ -142,6 +144,11 @@ class FakeSlack:
         self._changed.set()
         if method in self.errors:
             return web.json_response({"ok": False, "error": self.errors[method]})
+        if self.rate_limited.get(method, 0) > 0:
+            self.rate_limited[method] -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"}
+            )
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         result: dict[str, Any] = handler(args) if handler is not None else {}
         if "error" in result:
@@ -187,10 +194,17 @@ class FakeSlack:
         return self._post(args, str(args.get("text", "")))
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`text` is what members see, as Slack shows it: a streamed message's content is in
+        markdown blocks, which an update carrying only `text` leaves as they were."""
         message = self._find(args)
         if message is None:
             return {"error": "message_not_found"}
-        message["text"] = args.get("text", "")
+        if args.get("markdown_text") is not None:
+            message["text"] = str(args["markdown_text"])
+        elif message.get("in_blocks"):
+            message["notification_text"] = args.get("text", "")
+        else:
+            message["text"] = args.get("text", "")
         return {"channel": args["channel"], "ts": args["ts"]}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +220,9 @@ class FakeSlack:
     def _m_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
         if not self.streaming:
             return {"error": "unknown_method"}
-        return self._post(args, self._stream_text(args))
+        posted = self._post(args, self._stream_text(args))
+        posted["message"]["in_blocks"] = True
+        return posted
 
     def _m_chat_appendStream(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._find(args)
