@@ -116,6 +116,12 @@ class CommandListeners:
                 name="slack-setkey-late",
             )
             return
+        if checking.exception() is not None:
+            log.error(
+                "/setkey check failed for %s: %s", member, type(checking.exception()).__name__
+            )
+            await ack(response_action="errors", errors={KEY_BLOCK: slack_texts.COMMAND_FAILED})
+            return
         reply = checking.result()
         if not reply.ok:
             await ack(response_action="errors", errors={KEY_BLOCK: reply.text})
@@ -133,10 +139,21 @@ class CommandListeners:
         member: Member,
         view_id: str,
     ) -> None:
-        reply = await checking
         client = context.client
         assert client is not None
-        await client.views_update(view_id=view_id, view=modal_result(reply.text))
+        try:
+            text = (await checking).text
+        except Exception as error:
+            # The modal must not stay on "checking" forever.
+            log.error("/setkey check failed for %s: %s", member, type(error).__name__)
+            text = slack_texts.COMMAND_FAILED
+        finally:
+            if not checking.done():
+                checking.cancel()
+        try:
+            await client.views_update(view_id=view_id, view=modal_result(text))
+        except SlackApiError as error:
+            log.warning("setkey result not shown: %s", error.response.get("error"))
         await self._bridge.publish_home(client, member)
 
     async def on_home_set(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bridge import PLATFORM, Bridge, mention_pattern, unescape, without_mention
@@ -30,8 +33,11 @@ BOT_EVENTS = (
 # Message subtypes a member wrote; the rest are edits, joins, bots and the like.
 _MEMBER_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 
-# Slack redelivers an event it thinks was missed; answering it twice would bill twice.
-_REMEMBERED_EVENTS = 2000
+# Slack redelivers an event it thinks was missed, the last time about five minutes later;
+# answering it twice would bill twice, so answered events are remembered a while longer.
+_REMEMBER_EVENTS_FOR = 10 * 60.0
+_HISTORY_PAGE = 200
+_MAX_HISTORY_PAGES = 10
 
 Event = dict[str, Any]
 
@@ -64,20 +70,24 @@ def history_from(
 
 
 class EventListeners:
-    def __init__(self, bridge: Bridge) -> None:
+    def __init__(self, bridge: Bridge, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._bridge = bridge
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._clock = clock
+        # event id -> when it was first seen, oldest first.
+        self._answered: OrderedDict[str, float] = OrderedDict()
 
     def _first_delivery(self, body: Event) -> bool:
+        """False for an event already answered; only answered events are remembered."""
         event_id = body.get("event_id")
         if not isinstance(event_id, str):
             return True
-        if event_id in self._seen:
+        now = self._clock()
+        while self._answered and now - next(iter(self._answered.values())) > _REMEMBER_EVENTS_FOR:
+            self._answered.popitem(last=False)
+        if event_id in self._answered:
             log.info("event %s delivered again; already handled", event_id)
             return False
-        self._seen[event_id] = None
-        if len(self._seen) > _REMEMBERED_EVENTS:
-            self._seen.popitem(last=False)
+        self._answered[event_id] = now
         return True
 
     def register(self, app: AsyncApp) -> None:
@@ -99,12 +109,15 @@ class EventListeners:
             # A key edited into a channel message is as exposed as one posted there; the edit
             # is never answered, only checked.
             event = {**(event.get("message") or {}), "channel": event.get("channel")}
-        if not _from_member(event) or not self._first_delivery(body):
+        if not _from_member(event):
             return
         bot = context.bot_user_id
         mentioned = bool(bot and mention_pattern(bot).search(str(event.get("text", ""))))
         if not private and mentioned and not edited:
             return  # app_mention carries this one
+        # Channel chatter is only checked for keys, never answered: no need to remember it.
+        if private and not self._first_delivery(body):
+            return
         self._bridge.tasks.spawn(self._turn(event, context, private=private), name="slack-message")
 
     async def on_home_opened(self, event: Event, context: AsyncBoltContext) -> None:
@@ -115,7 +128,17 @@ class EventListeners:
             self._bridge.publish_home(context.client, member), name="slack-home"
         )
 
-    async def on_uninstall(self, context: AsyncBoltContext) -> None:
+    async def on_uninstall(self, event: Event, context: AsyncBoltContext) -> None:
+        if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            return  # only members' user tokens were revoked; the bot still works here
+        if context.enterprise_id and not context.is_enterprise_install:
+            # Keys on Grid belong to the whole org; one workspace leaving does not end them.
+            log.info(
+                "removed from team %s of org %s; the org's keys stay",
+                context.team_id,
+                context.enterprise_id,
+            )
+            return
         workspace = _workspace_of(context)
         if not workspace:
             log.warning("uninstall event without a team id; nothing deleted")
@@ -184,18 +207,41 @@ class EventListeners:
         private: bool,
     ) -> tuple[HistoryTurn, ...]:
         limit = self._bridge.history_limit
-        if thread_ts is not None:
-            response = await client.conversations_replies(
-                channel=channel, ts=thread_ts, limit=limit
-            )
-            messages = list(response.get("messages") or [])
-        elif private:
-            response = await client.conversations_history(
-                channel=channel, latest=ts, inclusive=False, limit=limit
-            )
-            messages = list(reversed(response.get("messages") or []))
-        else:
+        try:
+            if thread_ts is not None:
+                messages = await self._thread_before(client, channel, thread_ts, ts)
+            elif private:
+                response = await client.conversations_history(
+                    channel=channel, latest=ts, inclusive=False, limit=limit
+                )
+                messages = list(reversed(response.get("messages") or []))
+            else:
+                return ()
+        except SlackApiError as error:
+            # e.g. a missing scope for this kind of conversation: answer without context.
+            log.warning("no history for %s: %s", channel, error.response.get("error"))
             return ()
         return history_from(
-            messages, before_ts=ts, bot_user_id=context.bot_user_id, bot_id=context.bot_id
+            messages[-limit:], before_ts=ts, bot_user_id=context.bot_user_id, bot_id=context.bot_id
         )
+
+    async def _thread_before(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, ts: str
+    ) -> list[Event]:
+        """The thread up to `ts`, oldest first: replies come oldest first, so page to the end."""
+        messages: list[Event] = []
+        cursor: str | None = None
+        for _ in range(_MAX_HISTORY_PAGES):
+            response = await client.conversations_replies(
+                channel=channel,
+                ts=thread_ts,
+                latest=ts,
+                inclusive=False,
+                limit=_HISTORY_PAGE,
+                cursor=cursor,
+            )
+            messages += response.get("messages") or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or cursor is None:
+                break
+        return messages

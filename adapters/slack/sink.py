@@ -14,8 +14,11 @@ from bot.messages import ReplyLost
 
 log = logging.getLogger(__name__)
 
-# Errors that say nothing about whether the workspace can stream; don't remember them.
-_PASSING_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "request_timeout"})
+# Errors that mean the workspace cannot stream at all; anything else (a deleted thread, a
+# channel the bot left, a passing fault) concerns one answer and is not remembered.
+_NO_STREAMING_HERE = frozenset(
+    {"unknown_method", "not_allowed_token_type", "method_deprecated", "feature_not_enabled"}
+)
 
 
 class StreamSupport:
@@ -28,7 +31,7 @@ class StreamSupport:
         return workspace not in self._refused
 
     def refused(self, workspace: str, error: str) -> None:
-        if error not in _PASSING_ERRORS:
+        if error in _NO_STREAMING_HERE:
             self._refused.add(workspace)
 
 

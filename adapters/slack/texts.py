@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+COMMAND_FAILED = "Sorry, something went wrong. Please try again."
 MODAL_TITLE = "Your OpenAI key"
 MODAL_SUBMIT = "Save"
 MODAL_CLOSE = "Cancel"

@@ -398,3 +398,26 @@ async def test_a_rate_limited_update_is_retried_by_slacks_own_handler(
     (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
     assert answer["text"].endswith("word29")
     assert not fake_slack.calls_to("chat.postEphemeral")
+
+
+async def test_a_long_thread_gives_the_turns_just_before_the_question(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    parent = fake_slack.add_member_message(CHANNEL, "UBOB", "a long discussion")
+    for n in range(450):
+        fake_slack.add_member_message(CHANNEL, "UBOB", f"turn {n}", thread_ts=parent)
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> sum up", thread_ts=parent)
+    await sender.event(mention("UALICE", "sum up", ts, thread_ts=parent))
+    await slack.wait_idle()
+    (chat,) = fake_openai.chat_requests()
+    assert chat.body is not None
+    contents = [m["content"] for m in chat.body["messages"]]
+    assert contents[-1] == "sum up"
+    assert contents[-2] == "turn 449", "the newest turns are kept, not the oldest"
+    assert "turn 0" not in contents
+    assert len(fake_slack.calls_to("conversations.replies")) > 1, "paged"

@@ -192,3 +192,28 @@ async def test_run_serves_until_close(services: Services, fake_slack: FakeSlack)
     await adapter.close()
     await asyncio.wait_for(running, timeout=10)
     assert adapter.name == "slack" and adapter.mode == "http"
+
+
+async def test_revoking_only_user_tokens_keeps_the_workspace(
+    make_adapter: AdapterFactory, fake_openai: FakeOpenAI, services: Services
+) -> None:
+    slack = await make_adapter()
+    here = Member("slack", TEAM, "UALICE")
+    await with_key(services, fake_openai, here)
+    sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events")
+    event = {"type": "tokens_revoked", "tokens": {"oauth": ["UALICE"], "bot": []}}
+    assert (await sender.event(event)).status == 200
+    await slack.wait_idle()
+    assert await services.store.get_key(here) is not None
+
+
+async def test_one_grid_workspace_leaving_keeps_the_orgs_keys(
+    make_adapter: AdapterFactory, fake_openai: FakeOpenAI, services: Services
+) -> None:
+    slack = await make_adapter()
+    org_member = Member("slack", "E0001", "UALICE")
+    await with_key(services, fake_openai, org_member)
+    sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events", enterprise="E0001")
+    assert (await sender.event({"type": "app_uninstalled"})).status == 200
+    await slack.wait_idle()
+    assert await services.store.get_key(org_member) is not None

@@ -240,7 +240,18 @@ class FakeSlack:
         return {"channel": args["channel"], "ts": args["ts"], "message": message}
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"messages": self.thread(str(args["channel"]), str(args["ts"])), "has_more": False}
+        """Oldest first, `limit` at a time, with a cursor, as Slack pages a thread."""
+        thread = self.thread(str(args["channel"]), str(args["ts"]))
+        if args.get("latest"):
+            thread = [m for m in thread if float(m["ts"]) < float(args["latest"])]
+        limit = int(args.get("limit") or 1000)
+        start = int(args.get("cursor") or 0)
+        more = start + limit < len(thread)
+        return {
+            "messages": thread[start : start + limit],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         latest = float(args.get("latest") or "9e12")
