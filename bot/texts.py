@@ -137,7 +137,7 @@ def too_many_requests(per_minute: int, wait: float) -> str:
 
 
 def cap_reached(period: str, cap: str, resets: datetime, *, by_server: bool) -> str:
-    whose = "this server's" if by_server else "your"
+    whose = "your admins'" if by_server else "your"
     change = "" if by_server else " Change it with `/limit`."
     return (
         f"You've reached {whose} {period} cap of {cap}, so I didn't ask the provider. "

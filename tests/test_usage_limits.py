@@ -246,7 +246,7 @@ async def test_server_admins_cap_their_members_in_that_server_only(
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "second"), sink)
     assert len(fake_openai.requests) == calls
-    assert "this server's daily cap of 5 tokens" in sink.privates[0]
+    assert "your admins' daily cap of 5 tokens" in sink.privates[0]
     # In a DM (no server) the server's cap does not apply.
     dm = RecordingSink()
     await services.core.handle_message(ask(ALICE, "in private", private=True), dm)

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts as slack_texts
 from adapters.slack.bridge import Bridge
+from adapters.slack.config import CONFIG_COMMAND, ConfigCommand
 from adapters.slack.views import (
     HOME_REMOVE_ACTION,
     HOME_SET_ACTION,
@@ -29,7 +30,7 @@ from bot.messages import Member, Reply
 log = logging.getLogger(__name__)
 
 # Slack slash command -> the core's command name. Slack reserves /help.
-SLASH_COMMANDS = {
+MEMBER_COMMANDS = {
     "/setkey": "setkey",
     "/removekey": "removekey",
     "/mykey": "mykey",
@@ -39,6 +40,8 @@ SLASH_COMMANDS = {
     "/forget": "forget",
     "/byok-help": "help",
 }
+# Every slash command the app registers (and the manifest lists).
+SLASH_COMMANDS = (*MEMBER_COMMANDS, CONFIG_COMMAND)
 # Commands whose argument means nothing; anything typed after them is ignored.
 _NO_ARGUMENT = frozenset({"removekey", "mykey", "usage", "forget", "help"})
 # Commands after which the App Home may show something new.
@@ -52,8 +55,9 @@ class CommandListeners:
         self._bridge = bridge
 
     def register(self, app: AsyncApp) -> None:
-        for command in SLASH_COMMANDS:
+        for command in MEMBER_COMMANDS:
             app.command(command)(self.on_command)
+        ConfigCommand(self._bridge).register(app)
         app.view(SETKEY_CALLBACK)(self.on_setkey_submitted)
         app.action(HOME_SET_ACTION)(self.on_home_set)
         app.action(HOME_REMOVE_ACTION)(self.on_home_remove)
@@ -66,7 +70,7 @@ class CommandListeners:
         client: AsyncWebClient,
         respond: AsyncRespond,
     ) -> None:
-        name = SLASH_COMMANDS[command["command"]]
+        name = MEMBER_COMMANDS[command["command"]]
         argument = "" if name in _NO_ARGUMENT else str(command.get("text") or "").strip()
         member = self._bridge.member(context, command["user_id"])
         if name == "setkey" and not argument:

@@ -30,7 +30,8 @@ HOME_REMOVE_CONFIRM_NO = "Keep it"
 
 SLACK_HELP_EXTRA = (
     "On Slack: `/byok-help` shows this, the *Home* tab shows your key, "
-    "and `/usage` and `/limit` show and cap your spending."
+    "and `/usage` and `/limit` show and cap your spending. "
+    "Workspace admins set channels, model and caps with `/byok-config`."
 )
 
 
@@ -40,3 +41,46 @@ def key_status_line(masked: str, working: bool) -> str:
 
 
 MODAL_CHECKING = "Checking your key with the provider… this window will show the result."
+
+CONFIG_ADMIN_ONLY = "Only workspace admins and owners can change my settings here."
+CONFIG_CHECK_FAILED = "I couldn't check your admin rights with Slack just now. Please try again."
+CONFIG_SYNTAX = (
+    "Usage, one setting or several separated by `;`:\n"
+    "• `/byok-config` shows the settings\n"
+    "• `/byok-config channels all` or `channels #help #ai`\n"
+    "• `/byok-config model gpt-4o` or `model default`\n"
+    "• `/byok-config answers thread` or `answers in-place`\n"
+    "• `/byok-config daily-cap 2 usd`, `monthly-cap 50000 tokens`, or `daily-cap off`\n"
+    "Nothing was changed."
+)
+CONFIG_BAD_CHANNELS = (
+    "Name the channels with `#channel` mentions separated by spaces, or write `all`."
+)
+CONFIG_BAD_MODEL = "A model name is one word, for example `gpt-4.1-mini`; `default` clears it."
+CONFIG_BAD_ANSWERS = "Answers go in a `thread` or `in-place`."
+CONFIG_BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."
+
+
+def config_unknown_setting(name: str) -> str:
+    return f"I don't know the setting `{name}`."
+
+
+def config_summary(
+    channels: list[str],
+    default_model: str | None,
+    threaded: bool,
+    caps: list[str],
+    *,
+    changed: bool,
+) -> str:
+    where = " ".join(f"<#{c}>" for c in channels) if channels else "every channel"
+    model = f"`{default_model}`" if default_model else "the bot's default"
+    answers = "in a thread on the question" if threaded else "in place, in the channel"
+    head = "Saved. " if changed else ""
+    return (
+        f"{head}Settings for this workspace:\n"
+        f"• Answering in: {where}\n"
+        f"• Default model: {model}\n"
+        f"• Answers: {answers}\n"
+        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}"
+    )

@@ -130,7 +130,7 @@ async def test_admin_caps_each_members_spending_in_the_server(bot: Bot) -> None:
     await fake.post_message(bot.bob, bot.general, "second question", mention_bot=True)
     await bot.idle()
     assert len(bot.openai.chat_requests()) == calls
-    assert "this server's daily cap of 5 tokens" in fake.dms_to(bot.bob)[-1]
+    assert "your admins' daily cap of 5 tokens" in fake.dms_to(bot.bob)[-1]
 
     cleared = await fake.command(
         bot.alice, bot.general, "byok-config", {"daily_cap": "off"}, permissions=MANAGE_GUILD

@@ -179,6 +179,7 @@ def test_manifest_names_exactly_what_the_adapter_uses() -> None:
             "commands",
             "groups:history",
             "im:history",
+            "users:read",
         ]
     )
     assert "home_tab_enabled: true" in text

@@ -45,6 +45,10 @@ class FakeSlack:
     errors: dict[str, str] = field(default_factory=dict)
     # Methods that answer HTTP 429 with Retry-After this many times before working.
     rate_limited: dict[str, int] = field(default_factory=dict)
+    # users.info: who is a workspace admin, owner or primary owner; everyone else is neither.
+    admins: set[str] = field(default_factory=set)
+    owners: set[str] = field(default_factory=set)
+    primary_owners: set[str] = field(default_factory=set)
     calls: list[ApiCall] = field(default_factory=list)
     # Posts to a slash command's response_url.
     responses: list[ApiCall] = field(default_factory=list)
@@ -261,6 +265,22 @@ class FakeSlack:
             if "thread_ts" not in m and float(m["ts"]) < latest
         ]
         return {"messages": list(reversed(found)), "has_more": False}
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user") or "")
+        if not user:
+            return {"error": "user_not_found"}
+        return {
+            "user": {
+                "id": user,
+                "team_id": self.team,
+                "name": user.lower(),
+                "is_admin": user in self.admins,
+                "is_owner": user in self.owners or user in self.primary_owners,
+                "is_primary_owner": user in self.primary_owners,
+                "is_bot": user == BOT_USER,
+            }
+        }
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V0001", **self._view(args)}}

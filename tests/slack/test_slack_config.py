@@ -1,0 +1,199 @@
+"""/byok-config: workspace admins and owners (by Slack's users.info) set the workspace settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.slack import SlackAdapter
+from adapters.slack import texts as slack_texts
+from adapters.slack.config import CONFIG_COMMAND
+from bot import texts
+from bot.messages import Member
+from bot.services import Services
+from storage.protocol import Cap, WorkspaceConfig
+from tests.conftest import with_key
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack.server import BOT_USER, TEAM
+from tests.slack.conftest import AdapterFactory
+from tests.slack.requests import CHANNEL, SlackSender, mention
+
+ADMIN = "UADMIN"
+ALICE = Member("slack", TEAM, "UALICE")
+
+
+async def configure(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, text: str, *, user: str = ADMIN
+) -> dict[str, Any]:
+    """Runs `/byok-config text` and returns the (only new) response it posted."""
+    before = len(fake_slack.responses)
+    url = fake_slack.response_url(f"config{before}")
+    answer = await sender.command(CONFIG_COMMAND, text, user=user, response_url=url)
+    assert answer.status == 200
+    await slack.wait_idle()
+    (reply,) = fake_slack.responses[before:]
+    assert reply.args["response_type"] == "ephemeral"
+    return reply.args
+
+
+async def stored(services: Services, workspace: str = TEAM) -> WorkspaceConfig:
+    return await services.store.get_workspace_config("slack", workspace)
+
+
+async def test_a_member_who_is_not_an_admin_is_refused_and_nothing_changes(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    before = await stored(services)
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o; daily-cap 1 usd", user="UBOB")
+    assert reply["text"] == slack_texts.CONFIG_ADMIN_ONLY
+    (info,) = fake_slack.calls_to("users.info")
+    assert info.args["user"] == "UBOB"
+    assert await stored(services) == before
+    # Nor may a non-admin read the settings.
+    reply = await configure(slack, sender, fake_slack, "", user="UBOB")
+    assert reply["text"] == slack_texts.CONFIG_ADMIN_ONLY
+
+
+async def test_owners_and_primary_owners_count_as_admins(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.owners.add("UOWNER")
+    fake_slack.primary_owners.add("UPRIMARY")
+    await configure(slack, sender, fake_slack, "model gpt-4o", user="UOWNER")
+    assert (await stored(services)).default_model == "gpt-4o"
+    await configure(slack, sender, fake_slack, "model o3", user="UPRIMARY")
+    assert (await stored(services)).default_model == "o3"
+
+
+async def test_when_slack_cannot_say_who_is_admin_nothing_changes(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    fake_slack.errors["users.info"] = "missing_scope"
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o")
+    assert reply["text"] == slack_texts.CONFIG_CHECK_FAILED
+    assert (await stored(services)).default_model is None
+
+
+async def test_an_admin_limits_the_channels_and_the_bot_refuses_elsewhere(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    await with_key(services, fake_openai, ALICE)
+    reply = await configure(slack, sender, fake_slack, "channels <#CHELP|help> G0PRIV")
+    assert reply["text"].startswith("Saved.") and "<#CHELP>" in reply["text"]
+    assert (await stored(services)).allowed_channels == {"CHELP", "G0PRIV"}
+
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> hi")
+    await sender.event(mention("UALICE", "hi", ts))
+    await slack.wait_idle()
+    (refusal,) = fake_slack.calls_to("chat.postEphemeral")
+    assert refusal.args["text"] == texts.CHANNEL_NOT_ALLOWED
+    assert fake_openai.chat_requests() == []
+
+    # In an allowed channel the same member is answered.
+    ts = fake_slack.add_member_message("CHELP", "UALICE", "<@UBOT> hi")
+    await sender.event({**mention("UALICE", "hi", ts), "channel": "CHELP"})
+    await slack.wait_idle()
+    assert len(fake_openai.chat_requests()) == 1
+
+    await configure(slack, sender, fake_slack, "channels all")
+    assert (await stored(services)).allowed_channels == frozenset()
+
+
+async def test_model_and_answers_are_saved_and_shown(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o; answers in-place")
+    config = await stored(services)
+    assert config.default_model == "gpt-4o" and config.threaded is False
+    assert "`gpt-4o`" in reply["text"] and "in place" in reply["text"]
+
+    await configure(slack, sender, fake_slack, "model default; answers thread")
+    config = await stored(services)
+    assert config.default_model is None and config.threaded is True
+
+
+async def test_a_workspace_daily_cap_refuses_a_members_next_question_before_the_provider(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    await with_key(services, fake_openai, ALICE)
+    await configure(slack, sender, fake_slack, "daily-cap 5 tokens")
+    assert (await stored(services)).member_caps == {"daily": Cap(5, "tokens")}
+
+    for n in (1, 2):
+        ts = fake_slack.add_member_message(CHANNEL, "UALICE", f"<@UBOT> question {n}")
+        await sender.event(mention("UALICE", f"question {n}", ts))
+        await slack.wait_idle()
+    assert len(fake_openai.chat_requests()) == 1
+    (refusal,) = fake_slack.calls_to("chat.postEphemeral")
+    assert refusal.args["user"] == "UALICE"
+    assert "your admins' daily cap of 5 tokens" in refusal.args["text"]
+
+    await configure(slack, sender, fake_slack, "daily-cap off; monthly-cap 20 usd")
+    assert (await stored(services)).member_caps == {"monthly": Cap(20, "usd")}
+
+
+async def test_bad_syntax_gets_the_help_and_changes_nothing(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    await configure(slack, sender, fake_slack, "model gpt-4o")
+    before = await stored(services)
+    for text, problem in [
+        # A good setting before a bad one is not saved either.
+        ("answers in-place; daily-cap lots", slack_texts.CONFIG_BAD_CAP),
+        ("channels general", slack_texts.CONFIG_BAD_CHANNELS),
+        ("channels", slack_texts.CONFIG_BAD_CHANNELS),
+        ("model two words", slack_texts.CONFIG_BAD_MODEL),
+        ("answers sideways", slack_texts.CONFIG_BAD_ANSWERS),
+        ("colour blue", slack_texts.config_unknown_setting("colour")),
+    ]:
+        reply = await configure(slack, sender, fake_slack, text)
+        assert reply["text"] == f"{problem}\n{slack_texts.CONFIG_SYNTAX}", text
+    assert await stored(services) == before
+    reply = await configure(slack, sender, fake_slack, "help")
+    assert reply["text"] == slack_texts.CONFIG_SYNTAX
+
+
+async def test_without_text_the_settings_are_shown(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.admins.add(ADMIN)
+    await services.store.save_workspace_config(
+        WorkspaceConfig(
+            "slack",
+            TEAM,
+            allowed_channels=frozenset({"CHELP"}),
+            default_model="gpt-4o",
+            threaded=False,
+            member_caps={"daily": Cap(2, "usd"), "monthly": Cap(50000, "tokens")},
+        )
+    )
+    reply = await configure(slack, sender, fake_slack, "")
+    text = reply["text"]
+    assert not text.startswith("Saved.")
+    assert "<#CHELP>" in text and "`gpt-4o`" in text and "in place" in text
+    assert "daily $2.00, monthly 50,000 tokens" in text
+    assert BOT_USER not in text
+
+
+async def test_on_enterprise_grid_the_settings_belong_to_the_org(
+    make_adapter: AdapterFactory, fake_slack: FakeSlack, services: Services
+) -> None:
+    slack = await make_adapter()
+    sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events", enterprise="E0001")
+    fake_slack.admins.add(ADMIN)
+    await configure(slack, sender, fake_slack, "model gpt-4o")
+    assert (await stored(services, "E0001")).default_model == "gpt-4o"
+    assert (await stored(services, TEAM)).default_model is None
