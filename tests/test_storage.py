@@ -8,12 +8,12 @@ import pytest
 
 from bot.messages import Member
 from storage.protocol import WorkspaceConfig
-from storage.sqlite import SqliteStore, _migrations
+from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")
 BOB = Member("slack", "T2", "U2")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATEST = len(_migrations())
+LATEST = len(migrations())
 MARKER = b"SEALED-MARKER-" + b"x" * 200
 
 

@@ -1,0 +1,15 @@
+"""The SQLite Store: one class per group of tables, joined over one shared connection."""
+
+from __future__ import annotations
+
+from storage.sqlite.audit import AuditRows
+from storage.sqlite.connection import migrations
+from storage.sqlite.keys import KeyRows
+from storage.sqlite.spending import SpendingRows
+from storage.sqlite.workspaces import WorkspaceRows
+
+__all__ = ["SqliteStore", "migrations"]
+
+
+class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows):
+    """Every method of the Store protocol, on SQLite."""

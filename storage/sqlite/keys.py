@@ -1,0 +1,166 @@
+"""Sealed keys, members' preferences, master-key fingerprints, and forgetting a member."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.messages import Member
+from storage.protocol import (
+    FORGOTTEN_EVENT,
+    AuditRecord,
+    KeyStatus,
+    StoredKey,
+)
+from storage.sqlite.connection import (
+    SqliteConnection,
+    iso_time,
+    member_key,
+    parse_time,
+)
+
+_MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
+
+
+class KeyRows(SqliteConnection):
+    async def master_key_fingerprints(self) -> set[str]:
+        rows = await self._all("SELECT fingerprint FROM master_key_fingerprints")
+        return {str(row[0]) for row in rows}
+
+    async def save_key(
+        self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO member_keys (platform, workspace, user_id, sealed, masked, status,"
+                " set_at, validated_at, last_used_at) VALUES (?, ?, ?, ?, ?, 'valid', ?, ?, NULL)"
+                " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET"
+                " sealed = excluded.sealed, masked = excluded.masked, status = 'valid',"
+                " set_at = excluded.set_at, validated_at = excluded.validated_at,"
+                " last_used_at = NULL",
+                (*member_key(member), sealed, masked, iso_time(now), iso_time(now)),
+            )
+            await db.execute(
+                "INSERT OR IGNORE INTO master_key_fingerprints (fingerprint) VALUES (?)",
+                (fingerprint,),
+            )
+        # Replacing a key frees the old ciphertext's pages; scrub them like a delete.
+        await self._scrub()
+
+    async def get_key(self, member: Member) -> StoredKey | None:
+        row = await self._one(
+            "SELECT sealed, masked, status, set_at, validated_at, last_used_at FROM member_keys"
+            " WHERE platform = ? AND workspace = ? AND user_id = ?",
+            member_key(member),
+        )
+        if row is None:
+            return None
+        status: KeyStatus = "valid" if row[2] == "valid" else "invalid"
+        set_at = parse_time(row[3])
+        assert set_at is not None
+        return StoredKey(
+            member=member,
+            sealed=bytes(row[0]),
+            masked=str(row[1]),
+            status=status,
+            set_at=set_at,
+            validated_at=parse_time(row[4]),
+            last_used_at=parse_time(row[5]),
+        )
+
+    async def _update_key(self, member: Member, assignment: str, *values: object) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                f"UPDATE member_keys SET {assignment}"  # noqa: S608 - fixed column names only
+                " WHERE platform = ? AND workspace = ? AND user_id = ?",
+                (*values, *member_key(member)),
+            )
+
+    async def mark_key_validated(self, member: Member, now: datetime) -> None:
+        await self._update_key(member, "status = 'valid', validated_at = ?", iso_time(now))
+
+    async def mark_key_invalid(self, member: Member) -> None:
+        await self._update_key(member, "status = 'invalid'")
+
+    async def mark_key_used(self, member: Member, now: datetime) -> None:
+        await self._update_key(member, "last_used_at = ?", iso_time(now))
+
+    async def delete_key(self, member: Member) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM member_keys WHERE platform = ? AND workspace = ? AND user_id = ?",
+                member_key(member),
+            )
+            deleted = cur.rowcount > 0
+        await self._scrub()
+        return deleted
+
+    async def get_model(self, member: Member) -> str | None:
+        row = await self._one(
+            "SELECT model FROM member_prefs WHERE platform = ? AND workspace = ? AND user_id = ?",
+            member_key(member),
+        )
+        return str(row[0]) if row and row[0] else None
+
+    async def set_model(self, member: Member, model: str | None) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO member_prefs (platform, workspace, user_id, model) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET model = excluded.model",
+                (*member_key(member), model),
+            )
+
+    async def forget_member(self, member: Member, *, now: datetime) -> None:
+        async with self._transaction() as db:
+            for table in _MEMBER_TABLES:
+                await db.execute(
+                    f"DELETE FROM {table}"  # noqa: S608 - table names are constants
+                    " WHERE platform = ? AND workspace = ? AND user_id = ?",
+                    member_key(member),
+                )
+            await self._insert_audit(
+                db,
+                AuditRecord(
+                    at=now,
+                    platform=member.platform,
+                    workspace=member.workspace,
+                    user=None,
+                    event=FORGOTTEN_EVENT,
+                    outcome="ok",
+                ),
+            )
+        await self._scrub()
+
+    async def reseal_all(
+        self,
+        reseal: Callable[[bytes], bytes],
+        *,
+        fingerprint: str,
+        audit_event: str,
+        now: datetime,
+    ) -> int:
+        async with self._transaction() as db:
+            rows = await self._all("SELECT platform, workspace, user_id, sealed FROM member_keys")
+            for platform, workspace, user_id, sealed in rows:
+                await db.execute(
+                    "UPDATE member_keys SET sealed = ?"
+                    " WHERE platform = ? AND workspace = ? AND user_id = ?",
+                    (reseal(bytes(sealed)), platform, workspace, user_id),
+                )
+                await self._insert_audit(
+                    db,
+                    AuditRecord(
+                        at=now,
+                        platform=platform,
+                        workspace=workspace,
+                        user=user_id,
+                        event=audit_event,
+                        outcome="ok",
+                    ),
+                )
+            await db.execute("DELETE FROM master_key_fingerprints")
+            await db.execute(
+                "INSERT INTO master_key_fingerprints (fingerprint) VALUES (?)", (fingerprint,)
+            )
+        await self._scrub()
+        return len(rows)
