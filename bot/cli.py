@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -110,11 +111,23 @@ def cmd_init(settings: Settings, *, if_missing: bool) -> int:
 async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
     keys = settings.master_keys
     if generate:
+        if MASTER_KEYS_VARIABLE in os.environ:
+            # A new key written to .env would be shadowed by the environment at the next start.
+            raise ConfigError(
+                f"{MASTER_KEYS_VARIABLE}: set in the environment, so --generate cannot add a key "
+                f"to {ENV_FILE}; put a new key (from `byok-bot init` in an empty folder) first "
+                "in that variable yourself and run `byok-bot rotate-master-key`"
+            )
         keys = [generate_master_key(), *keys]
     vault = KeyVault(master_keys=keys)
     store = await open_store(settings.database_url)
     try:
         vault.check_fingerprints(await store.master_key_fingerprints())
+        if generate:
+            # Saved before any row is sealed with it, and with the old keys kept: a failure
+            # from here on leaves every row openable.
+            set_master_keys(ENV_FILE, keys)
+            print(f"Put a new master key first in {MASTER_KEYS_VARIABLE} in {ENV_FILE}.")
         count = await store.reseal_all(
             vault.reseal,
             fingerprint=vault.sealing_fingerprint,
@@ -123,10 +136,6 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
         )
     finally:
         await store.close()
-    if generate:
-        # Written only after every row opens under the new set, so a failure loses nothing.
-        set_master_keys(ENV_FILE, keys)
-        print(f"Put a new master key first in {MASTER_KEYS_VARIABLE} in {ENV_FILE}.")
     print(
         f"Re-sealed {count} key{'s' if count != 1 else ''} under the first master key. "
         f"You can now remove the other keys from {MASTER_KEYS_VARIABLE}."

@@ -13,6 +13,7 @@ from bot.keys import KeyRefusal, mask_key, normalise_key
 from bot.messages import Member, Reply, Severity
 from bot.provider import FailureKind, ProviderError, ProviderGateway
 from bot.spending import SpendingCommands
+from bot.usage import UsageLedger
 from bot.vault import KeyVault, VaultError
 from storage.protocol import Store, StoredKey
 
@@ -69,6 +70,7 @@ class MemberCommands:
         gateway: ProviderGateway,
         audit: AuditTrail,
         spending: SpendingCommands,
+        ledger: UsageLedger,
         default_model: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -77,6 +79,7 @@ class MemberCommands:
         self._gateway = gateway
         self._audit = audit
         self._spending = spending
+        self._ledger = ledger
         self._default_model = default_model
         self._clock = clock
 
@@ -217,6 +220,7 @@ class MemberCommands:
         await self._audit.record(member, AuditEvent.PROVIDER_AUTH_FAILED, "unauthorized")
 
     async def forget(self, member: Member) -> Reply:
+        self._ledger.discard(member=member)
         await self._store.forget_member(member, now=self._clock())
         log.info("member data forgotten for %s", member)
         return Reply(texts.FORGOTTEN)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,20 +136,22 @@ class Conversation:
         if isinstance(admission, str):
             await sink.private(admission)
             return None
-        model = await self._commands.model_for(member, config.default_model)
-        messages = build_messages(message.text, message.history, budget=self._max_context_tokens)
-
-        def record(outcome: str, usage: TokenUsage | None) -> None:
-            self._ledger.record(
-                member,
-                server=message.server,
-                model=model,
-                outcome=outcome,
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
+        try:
+            model = await self._commands.model_for(member, config.default_model)
+            messages = build_messages(
+                message.text, message.history, budget=self._max_context_tokens
             )
 
-        try:
+            def record(outcome: str, usage: TokenUsage | None) -> None:
+                self._ledger.record(
+                    member,
+                    server=message.server,
+                    model=model,
+                    outcome=outcome,
+                    prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0,
+                )
+
             await sink.start()
             try:
                 usage, failure = await self._stream_with_retries(
@@ -170,7 +173,7 @@ class Conversation:
 
     def _chunks(
         self, *, api_key: str, model: str, messages: list[ChatMessage]
-    ) -> AsyncIterator[ChatChunk]:
+    ) -> AsyncGenerator[ChatChunk, None]:
         if self._streaming:
             return self._gateway.stream_chat(
                 api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
@@ -179,7 +182,7 @@ class Conversation:
 
     async def _whole_answer(
         self, *, api_key: str, model: str, messages: list[ChatMessage]
-    ) -> AsyncIterator[ChatChunk]:
+    ) -> AsyncGenerator[ChatChunk, None]:
         yield await self._gateway.complete_chat(
             api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
         )
@@ -198,12 +201,17 @@ class Conversation:
         for attempt in range(self._retry.attempts):
             usage: TokenUsage | None = None
             try:
-                async for chunk in self._chunks(api_key=api_key, model=model, messages=messages):
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.text:
-                        shown_text = True
-                        await sink.append(chunk.text)
+                # aclosing: when the sink gives up, the provider's stream is closed at once
+                # rather than whenever the generator is collected.
+                async with contextlib.aclosing(
+                    self._chunks(api_key=api_key, model=model, messages=messages)
+                ) as chunks:
+                    async for chunk in chunks:
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                        if chunk.text:
+                            shown_text = True
+                            await sink.append(chunk.text)
             except ReplyLost:
                 # The call was stopped part-way; what it cost is unknown, so no tokens.
                 record(REPLY_LOST_OUTCOME, None)

@@ -11,6 +11,7 @@ from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
 from bot.keys import contains_key, find_keys
 from bot.messages import IncomingMessage, Member, Reply, ReplySink
+from bot.usage import UsageLedger
 from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,13 @@ class ByokCore:
         commands: MemberCommands,
         conversation: Conversation,
         audit: AuditTrail,
+        ledger: UsageLedger,
     ) -> None:
         self.store = store
         self.commands = commands
         self._conversation = conversation
         self._audit = audit
+        self._ledger = ledger
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> TurnResult | None:
         """Handle one message the bot can read; returns the turn when a provider was asked."""
@@ -65,6 +68,7 @@ class ByokCore:
 
     async def forget_workspace(self, platform: str, workspace: str) -> int:
         """The app was uninstalled: delete the workspace's settings and every member's key."""
+        self._ledger.discard(platform=platform, workspace=workspace)
         removed = await self.store.delete_workspace(platform, workspace)
         await self._audit.record_anonymous(platform, workspace, AuditEvent.WORKSPACE_FORGOTTEN)
         log.info("workspace %s:%s forgotten (%d keys deleted)", platform, workspace, removed)

@@ -21,8 +21,16 @@ def set_master_keys(env_file: Path, keys: list[str]) -> None:
         kept.insert(index, line)
     else:
         kept.append(line)
-    # Create with 0600 from the start so the key is never readable by others, even briefly.
-    descriptor = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(kept) + "\n")
-    env_file.chmod(0o600)
+    # A new file, 0600 from the start and on disk before it replaces the old one: a crash
+    # leaves either the old .env or the new, never half of one and never a readable key.
+    temporary = env_file.with_name(f".{env_file.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(kept) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, env_file)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, cast
@@ -25,6 +25,8 @@ class FailureKind(Enum):
     NO_CREDIT = "no_credit"
     RATE_LIMITED = "rate_limited"
     REGION = "region"
+    # A 403 other than the region block: a restricted key, not a wrong one.
+    PERMISSION = "permission"
     MODEL_NOT_FOUND = "model_not_found"
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
@@ -84,7 +86,7 @@ class ProviderGateway(Protocol):
 
     def stream_chat(
         self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
-    ) -> AsyncIterator[ChatChunk]: ...
+    ) -> AsyncGenerator[ChatChunk, None]: ...
 
     async def complete_chat(
         self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
@@ -95,6 +97,8 @@ class ProviderGateway(Protocol):
     async def close(self) -> None: ...
 
 
+# Longer than any wait worth telling a member about; also keeps `inf` out of the arithmetic.
+MAX_RETRY_AFTER = 3600.0
 _RESET_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -142,7 +146,7 @@ class OpenAIGateway:
 
     async def stream_chat(
         self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
-    ) -> AsyncIterator[ChatChunk]:
+    ) -> AsyncGenerator[ChatChunk, None]:
         finished = False
         try:
             stream = await self._for(api_key).chat.completions.create(
@@ -220,7 +224,7 @@ class OpenAIGateway:
             kind = (
                 FailureKind.REGION
                 if code == "unsupported_country_region_territory"
-                else FailureKind.UNAUTHORIZED
+                else FailureKind.PERMISSION
             )
         elif isinstance(exc, openai.NotFoundError):
             kind = FailureKind.MODEL_NOT_FOUND
@@ -245,11 +249,12 @@ class OpenAIGateway:
     def _retry_after(self, headers: Mapping[str, str]) -> float | None:
         parsed: Any = self._client._parse_retry_after_header(httpx2.Headers(headers))
         if isinstance(parsed, int | float) and parsed >= 0:
-            return float(parsed)
+            # `retry-after: inf` parses; a wait is told in seconds, so keep it finite.
+            return min(float(parsed), MAX_RETRY_AFTER)
         resets = [
             _parse_reset(headers[name])
             for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
             if name in headers
         ]
         waits = [wait for wait in resets if wait is not None]
-        return max(waits) if waits else None
+        return min(max(waits), MAX_RETRY_AFTER) if waits else None

@@ -29,9 +29,13 @@ class Services:
     ledger: UsageLedger
 
     async def close(self) -> None:
-        await self.ledger.close()
-        await self.gateway.close()
-        await self.store.close()
+        try:
+            await self.ledger.close()
+        finally:
+            try:
+                await self.gateway.close()
+            finally:
+                await self.store.close()
 
 
 def build_core(
@@ -49,6 +53,7 @@ def build_core(
         gateway=gateway,
         audit=audit,
         spending=SpendingCommands(store=store, ledger=ledger),
+        ledger=ledger,
         default_model=settings.byok_default_model,
     )
     conversation = Conversation(
@@ -66,7 +71,9 @@ def build_core(
         ledger=ledger,
         streaming=settings.byok_streaming,
     )
-    core = ByokCore(store=store, commands=commands, conversation=conversation, audit=audit)
+    core = ByokCore(
+        store=store, commands=commands, conversation=conversation, audit=audit, ledger=ledger
+    )
     return commands, core
 
 

@@ -89,6 +89,11 @@ def provider_failure(kind: FailureKind, *, retry_after: float | None = None) -> 
                 "The provider doesn't serve the region this bot runs in. "
                 "That's for the bot's operator to fix, not your key."
             )
+        case FailureKind.PERMISSION:
+            return (
+                "The provider says your key isn't allowed to do that (its project or permissions "
+                "may be restricted). Check the key's permissions, or use `/setkey` with another."
+            )
         case FailureKind.MODEL_NOT_FOUND:
             return "Your key has no access to that model. See `/model` for the ones it can use."
         case FailureKind.BAD_REQUEST:

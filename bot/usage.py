@@ -73,21 +73,36 @@ class UsageLedger:
         self._pending: list[UsageRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
 
     def now(self) -> datetime:
         return self._clock()
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._flush_forever(), name="usage-ledger")
 
     async def close(self) -> None:
+        # Asked to stop, not cancelled: a cancel mid-write could leave a batch half-handled.
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
+
+    def discard(
+        self, *, member: Member | None = None, platform: str = "", workspace: str = ""
+    ) -> None:
+        """Drop rows not yet written, of one member or of one workspace, before their data is
+        deleted: otherwise the next flush would write them back after /forget or an uninstall."""
+
+        def forgotten(row: UsageRecord) -> bool:
+            if member is not None:
+                return row.member == member
+            return (row.member.platform, row.member.workspace) == (platform, workspace)
+
+        self._pending = [row for row in self._pending if not forgotten(row)]
 
     def record(
         self,
@@ -121,8 +136,9 @@ class UsageLedger:
                 raise
 
     async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._flush_interval)
             try:
                 await self.flush()
             except Exception:

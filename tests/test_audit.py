@@ -162,3 +162,27 @@ async def test_leak_outcome_says_whether_the_message_went(
     await services.core.handle_message(ask(ALICE, f"look {make_key()}"), sink)
     (event,) = await services.store.audit_events()
     assert event.event == "leak_detected" and event.outcome == outcome_source
+
+
+async def test_forget_drops_usage_rows_not_yet_written(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await services.ledger.close()  # no background flush: the row stays waiting
+    await with_key(services, fake_openai, ALICE)
+    await services.core.handle_message(ask(ALICE, "hi"), RecordingSink())
+    await services.commands.run(ALICE, "forget")
+    await services.ledger.flush()
+    rows = await _all_rows(services, "usage_events")
+    assert not any("alice" in row for row in rows)
+
+
+async def test_uninstall_drops_usage_rows_not_yet_written(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await services.ledger.close()
+    team_member = member("U1", platform="slack", workspace="T1")
+    await with_key(services, fake_openai, team_member)
+    await services.core.handle_message(ask(team_member, "hi"), RecordingSink())
+    await services.core.forget_workspace("slack", "T1")
+    await services.ledger.flush()
+    assert await _all_rows(services, "usage_events") == []

@@ -214,3 +214,47 @@ async def test_slack_http_mode_without_signing_secret_exits_2(tmp_path: Path) ->
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "SLACK_SIGNING_SECRET" in lines[0], err
+
+
+async def test_a_rotation_that_fails_midway_loses_no_key(
+    tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import cmd_rotate
+    from bot.settings import Settings
+    from storage.sqlite import SqliteStore
+
+    database_url = f"sqlite:///{tmp_path}/db.sqlite3"
+    old = generate_master_key()
+    (tmp_path / ".env").write_text(f"BYOK_MASTER_KEYS={old}\nDATABASE_URL={database_url}\n")
+    keys = await seed_keys(fake_openai, master_keys=old, database_url=database_url, names=["a"])
+
+    async def disk_full(self: SqliteStore, *args: object, **kwargs: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SqliteStore, "reseal_all", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        await cmd_rotate(Settings(_env_file=tmp_path / ".env"), generate=True)  # type: ignore[call-arg]
+    monkeypatch.undo()
+    line = next(ln for ln in (tmp_path / ".env").read_text().splitlines() if ln.startswith("BYOK_"))
+    new, kept_old = line.split("=", 1)[1].split(",")
+    assert kept_old == old
+    # The new key was saved before anything was sealed with it; the old one still opens all.
+    for master_keys in (f"{new},{old}", old):
+        opened = await opened_keys(
+            fake_openai, master_keys=master_keys, database_url=database_url, names=["a"]
+        )
+        assert opened == keys
+    assert not list(tmp_path.glob(".env.*.tmp"))
+
+
+async def test_generate_refuses_when_the_master_keys_come_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    code, _, err = await run_cli(
+        "rotate-master-key",
+        "--generate",
+        cwd=tmp_path,
+        env={"BYOK_MASTER_KEYS": generate_master_key()},
+    )
+    assert code == 2 and "set in the environment" in err
+    assert not (tmp_path / ".env").exists()

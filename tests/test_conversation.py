@@ -339,3 +339,44 @@ async def test_a_reply_the_platform_refuses_stops_the_call_and_is_told(
     again = RecordingSink()
     await services.core.handle_message(ask(ALICE, "again"), again)
     assert again.text == "one two three four five six"
+
+
+async def test_a_restricted_key_is_told_so_and_not_marked_invalid(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await with_key(services, fake_openai, ALICE, openai_server.FORBIDDEN)
+    sink = RecordingSink()
+    turn = await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert turn is not None and turn.failure is FailureKind.PERMISSION
+    assert sink.privates == [texts.provider_failure(FailureKind.PERMISSION)]
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None and stored.status == "valid"
+
+
+async def test_an_endless_retry_after_is_told_as_a_finite_wait(
+    services: Services, fake_openai: FakeOpenAI, waits: list[float]
+) -> None:
+    fake_openai.retry_after = "inf"
+    await with_key(services, fake_openai, ALICE, openai_server.RATE_LIMITED)
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert waits == []
+    assert "in 3600 s" in sink.privates[-1]
+
+
+async def test_a_failure_before_streaming_frees_the_members_turn(
+    services: Services, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    real_get_model = services.store.get_model
+
+    async def broken_once(member: object) -> str | None:
+        monkeypatch.setattr(services.store, "get_model", real_get_model)
+        raise RuntimeError("the database hiccuped")
+
+    monkeypatch.setattr(services.store, "get_model", broken_once)
+    with pytest.raises(RuntimeError):
+        await services.core.handle_message(ask(ALICE, "hi"), RecordingSink())
+    again = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hi again"), again)
+    assert again.privates == [] and again.text == "You asked: hi again"

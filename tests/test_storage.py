@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -144,5 +145,26 @@ async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path:
         # Readers keep statements going while every delete commits and checkpoints the WAL.
         await asyncio.gather(*(reader() for _ in range(8)), deleter())
         assert deleted == [True] * len(members)
+    finally:
+        await store.close()
+
+
+async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        # Cancel writes at every point they can be cancelled; each next write must work.
+        for ticks in range(12):
+            writing = asyncio.create_task(
+                store.save_key(ALICE, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
+            )
+            for _ in range(ticks):
+                await asyncio.sleep(0)
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+            await store.set_model(BOB, f"model-{ticks}")
+            assert await store.get_model(BOB) == f"model-{ticks}"
     finally:
         await store.close()

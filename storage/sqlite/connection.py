@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +21,8 @@ from storage.protocol import (
     CapPeriod,
     CapUnit,
 )
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -61,7 +65,8 @@ class SqliteConnection:
 
     @classmethod
     async def open(cls, path: Path) -> Self:
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        # Only the bot's user may look inside: the folder, the database, its WAL and index.
+        await asyncio.to_thread(path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -75,8 +80,10 @@ class SqliteConnection:
         except BaseException:
             await connection.close()
             raise
-        # The file holds only ciphertext, but nobody else needs to read it.
-        await asyncio.to_thread(path.chmod, 0o600)
+        # The files hold only ciphertext and masked hints, but nobody else needs to read them.
+        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if await asyncio.to_thread(companion.exists):
+                await asyncio.to_thread(companion.chmod, 0o600)
         return store
 
     async def close(self) -> None:
@@ -85,13 +92,17 @@ class SqliteConnection:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
+                await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                # Also after a cancel or a failed COMMIT, the next writer must not find a
+                # transaction open. A cancelled BEGIN may still be queued in aiosqlite's
+                # thread, which runs statements in order: a ROLLBACK queued now runs after it.
+                with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+                    await asyncio.shield(self._db.execute("ROLLBACK"))
                 raise
-            await self._db.execute("COMMIT")
 
     # Reads fetch everything in one call, so no statement stays open across an await: an open
     # one would make the WAL checkpoint after a delete fail with "database table is locked".
@@ -127,7 +138,10 @@ class SqliteConnection:
 
     async def _scrub(self) -> None:
         """Push deleted pages out of the WAL so no freed bytes linger in it."""
-        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
+        if row is not None and row[0]:
+            # Another process (e.g. `byok-bot audit`) was reading; the next delete retries.
+            log.warning("WAL checkpoint was busy; deleted pages stay in the WAL until the next one")
 
     @staticmethod
     async def _insert_audit(db: aiosqlite.Connection, record: AuditRecord) -> None:

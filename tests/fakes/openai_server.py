@@ -22,6 +22,7 @@ NO_CREDIT = "no_credit"
 RATE_LIMITED = "rate_limited"
 RATE_LIMITED_ONCE = "rate_limited_once"
 REGION = "region"
+FORBIDDEN = "forbidden"
 MODEL_NOT_FOUND = "model_not_found"
 SLOW = "slow"
 SERVER_ERROR = "server_error"
@@ -184,6 +185,13 @@ class FakeOpenAI:
                     "Country, region, or territory not supported",
                     code="unsupported_country_region_territory",
                     kind="request_forbidden",
+                )
+            case "forbidden":
+                return _error(
+                    403,
+                    "You have insufficient permissions for this operation.",
+                    code=None,
+                    kind="invalid_request_error",
                 )
             case "model_not_found":
                 return _error(
