@@ -11,12 +11,12 @@ from discord import app_commands
 from adapters.discord import texts
 from adapters.discord.messages import PLATFORM, discord_member
 from adapters.discord.replies import answer_privately
+from bot.admin import BAD_CAP, settings_summary
 from bot.core import ByokCore
-from bot.limits import describe_cap, parse_cap
+from bot.limits import parse_cap
 from storage.protocol import Cap, CapPeriod, WorkspaceConfig
 
 _CHANNEL = re.compile(r"<#(\d+)>|\b(\d{15,21})\b")
-CAP_PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
 THREAD = "thread"
 IN_PLACE = "in-place"
 
@@ -35,18 +35,7 @@ def is_server_admin(interaction: discord.Interaction) -> bool:
 
 
 def summary(config: WorkspaceConfig, *, changed: bool) -> str:
-    caps = [
-        f"{period} {describe_cap(config.member_caps[period])}"
-        for period in CAP_PERIODS
-        if period in config.member_caps
-    ]
-    return texts.config_summary(
-        sorted(config.allowed_channels),
-        config.default_model,
-        config.threaded,
-        caps,
-        changed=changed,
-    )
+    return settings_summary(config, place="server", changed=changed)
 
 
 def add_config_command(tree: app_commands.CommandTree[discord.Client], core: ByokCore) -> None:
@@ -107,7 +96,7 @@ def add_config_command(tree: app_commands.CommandTree[discord.Client], core: Byo
                 continue
             request = parse_cap(period, text)
             if request is None:
-                await answer_privately(interaction, texts.CONFIG_BAD_CAP)
+                await answer_privately(interaction, BAD_CAP)
                 return
             if request.cap is None:
                 caps.pop(period, None)

@@ -22,27 +22,3 @@ CONFIG_BAD_CHANNELS = (
     "Name the channels with `#channel` mentions separated by spaces, or write `all`."
 )
 CONFIG_BAD_MODEL = "A model name has no spaces, for example `gpt-4.1-mini`; `default` clears it."
-
-
-CONFIG_BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."
-
-
-def config_summary(
-    channels: list[str],
-    default_model: str | None,
-    threaded: bool,
-    caps: list[str],
-    *,
-    changed: bool,
-) -> str:
-    where = " ".join(f"<#{c}>" for c in channels) if channels else "every channel"
-    model = f"`{default_model}`" if default_model else "the bot's default"
-    answers = "in a new thread on the question" if threaded else "in place, as a reply"
-    head = "Saved. " if changed else ""
-    return (
-        f"{head}Settings for this server:\n"
-        f"• Answering in: {where}\n"
-        f"• Default model: {model}\n"
-        f"• Answers: {answers}\n"
-        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}"
-    )

@@ -16,14 +16,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.bridge import PLATFORM, Bridge
-from bot.limits import describe_cap, parse_cap
+from bot.admin import BAD_CAP, settings_summary
+from bot.limits import parse_cap
 from bot.messages import Member
 from storage.protocol import Cap, CapPeriod, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 
 CONFIG_COMMAND = "/byok-config"
-CAP_PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
 # With should_escape, Slack sends `#general` as `<#C0123|general>`; bare ids are taken too.
 _CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
@@ -82,7 +82,7 @@ def apply_settings(config: WorkspaceConfig, text: str) -> WorkspaceConfig | str:
             period: CapPeriod = "daily" if name == "daily-cap" else "monthly"
             request = parse_cap(period, value)
             if request is None:
-                return texts.CONFIG_BAD_CAP
+                return BAD_CAP
             if request.cap is None:
                 caps.pop(period, None)
             else:
@@ -95,18 +95,7 @@ def apply_settings(config: WorkspaceConfig, text: str) -> WorkspaceConfig | str:
 
 
 def summary(config: WorkspaceConfig, *, changed: bool) -> str:
-    caps = [
-        f"{period} {describe_cap(config.member_caps[period])}"
-        for period in CAP_PERIODS
-        if period in config.member_caps
-    ]
-    return texts.config_summary(
-        sorted(config.allowed_channels),
-        config.default_model,
-        config.threaded,
-        caps,
-        changed=changed,
-    )
+    return settings_summary(config, place="workspace", changed=changed)
 
 
 async def is_workspace_admin(client: AsyncWebClient, user: str) -> bool | None:

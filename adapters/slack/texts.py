@@ -58,29 +58,7 @@ CONFIG_BAD_CHANNELS = (
 )
 CONFIG_BAD_MODEL = "A model name is one word, for example `gpt-4.1-mini`; `default` clears it."
 CONFIG_BAD_ANSWERS = "Answers go in a `thread` or `in-place`."
-CONFIG_BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."
 
 
 def config_unknown_setting(name: str) -> str:
     return f"I don't know the setting `{name}`."
-
-
-def config_summary(
-    channels: list[str],
-    default_model: str | None,
-    threaded: bool,
-    caps: list[str],
-    *,
-    changed: bool,
-) -> str:
-    where = " ".join(f"<#{c}>" for c in channels) if channels else "every channel"
-    model = f"`{default_model}`" if default_model else "the bot's default"
-    answers = "in a thread on the question" if threaded else "in place, in the channel"
-    head = "Saved. " if changed else ""
-    return (
-        f"{head}Settings for this workspace:\n"
-        f"• Answering in: {where}\n"
-        f"• Default model: {model}\n"
-        f"• Answers: {answers}\n"
-        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}"
-    )

@@ -8,6 +8,7 @@ from adapters.slack import SlackAdapter
 from adapters.slack import texts as slack_texts
 from adapters.slack.config import CONFIG_COMMAND
 from bot import texts
+from bot.admin import BAD_CAP
 from bot.messages import Member
 from bot.services import Services
 from storage.protocol import Cap, WorkspaceConfig
@@ -152,7 +153,7 @@ async def test_bad_syntax_gets_the_help_and_changes_nothing(
     before = await stored(services)
     for text, problem in [
         # A good setting before a bad one is not saved either.
-        ("answers in-place; daily-cap lots", slack_texts.CONFIG_BAD_CAP),
+        ("answers in-place; daily-cap lots", BAD_CAP),
         ("channels general", slack_texts.CONFIG_BAD_CHANNELS),
         ("channels", slack_texts.CONFIG_BAD_CHANNELS),
         ("model two words", slack_texts.CONFIG_BAD_MODEL),
