@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import texts
 from bot.limits import ClearCaps, SetCap, ShowCaps, describe_cap, parse_limit, window
 from bot.messages import Member, Reply, Severity
-from bot.usage import UsageLedger, day_start, month_start
+from bot.usage import Spend, UsageLedger, day_start, month_start
 from storage.protocol import CapPeriod, ModelUsage, Store
 
 _PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
@@ -17,11 +17,10 @@ class SpendingCommands:
         self._ledger = ledger
 
     def _line(self, label: str, usages: list[ModelUsage]) -> list[str]:
-        prompt = sum(u.prompt_tokens for u in usages)
-        completion = sum(u.completion_tokens for u in usages)
+        spend = Spend.of(usages, self._ledger.prices)
         lines = [
-            f"*{label}*: {prompt + completion:,} tokens ({prompt:,} in, {completion:,} out)"
-            + self._cost_suffix(usages)
+            f"*{label}*: {spend.tokens:,} tokens ({spend.prompt_tokens:,} in, "
+            f"{spend.completion_tokens:,} out){_cost_suffix(spend)}"
         ]
         for usage in usages:
             if not usage.prompt_tokens and not usage.completion_tokens:
@@ -35,20 +34,6 @@ class SpendingCommands:
                 f"{shown}"
             )
         return lines
-
-    def _cost_suffix(self, usages: list[ModelUsage]) -> str:
-        costs = [
-            self._ledger.prices.cost(u.model, u.prompt_tokens, u.completion_tokens)
-            for u in usages
-            if u.prompt_tokens or u.completion_tokens
-        ]
-        if not costs:
-            return ""
-        known = sum(c for c in costs if c is not None)
-        if all(c is None for c in costs):
-            return ", cost unknown"
-        partial = " plus models of unknown cost" if any(c is None for c in costs) else ""
-        return f", ≈ ${known:,.4f}{partial}"
 
     async def usage(self, member: Member) -> Reply:
         now = self._ledger.now()
@@ -103,3 +88,10 @@ class SpendingCommands:
                 assert cap is not None
                 return Reply(texts.limit_set(period, describe_cap(cap)))
         raise AssertionError("every limit request is handled above")
+
+
+def _cost_suffix(spend: Spend) -> str:
+    if not spend.priced_models:
+        return ", cost unknown" if spend.unpriced_models else ""
+    partial = " plus models of unknown cost" if spend.unpriced_models else ""
+    return f", ≈ ${spend.cost_usd:,.4f}{partial}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,13 +43,37 @@ def next_month(moment: datetime) -> datetime:
 class Spend:
     prompt_tokens: int
     completion_tokens: int
+    # The estimated cost of the priced models; the unpriced ones are not in it.
     cost_usd: float
-    # Models used with no price in the table; their cost is not in cost_usd.
+    priced_models: tuple[str, ...]
     unpriced_models: tuple[str, ...]
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def of(cls, usages: Sequence[ModelUsage], prices: PriceTable) -> Spend:
+        """Totals and estimated cost; models used without any tokens count as neither."""
+        cost = 0.0
+        priced: list[str] = []
+        unpriced: list[str] = []
+        for usage in usages:
+            if not usage.prompt_tokens and not usage.completion_tokens:
+                continue
+            price = prices.cost(usage.model, usage.prompt_tokens, usage.completion_tokens)
+            if price is None:
+                unpriced.append(usage.model)
+            else:
+                priced.append(usage.model)
+                cost += price
+        return cls(
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
+            cost_usd=cost,
+            priced_models=tuple(priced),
+            unpriced_models=tuple(unpriced),
+        )
 
 
 class UsageLedger:
@@ -169,19 +193,4 @@ class UsageLedger:
         return sorted(totals.values(), key=lambda usage: usage.model)
 
     async def spend(self, member: Member, *, since: datetime, server: str | None = None) -> Spend:
-        usages = await self.by_model(member, since=since, server=server)
-        cost = 0.0
-        unpriced: list[str] = []
-        for usage in usages:
-            price = self.prices.cost(usage.model, usage.prompt_tokens, usage.completion_tokens)
-            if price is None:
-                if usage.prompt_tokens or usage.completion_tokens:
-                    unpriced.append(usage.model)
-            else:
-                cost += price
-        return Spend(
-            prompt_tokens=sum(u.prompt_tokens for u in usages),
-            completion_tokens=sum(u.completion_tokens for u in usages),
-            cost_usd=cost,
-            unpriced_models=tuple(unpriced),
-        )
+        return Spend.of(await self.by_model(member, since=since, server=server), self.prices)

@@ -59,10 +59,6 @@ class SqliteConnection:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self._path)!r})"
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     @classmethod
     async def open(cls, path: Path) -> Self:
         # Only the bot's user may look inside: the folder, the database, its WAL and index.
