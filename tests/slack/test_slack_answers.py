@@ -47,7 +47,7 @@ async def test_mention_gets_a_threaded_streamed_answer_paid_by_the_asker(
     assert len(fake_slack.calls_to("chat.appendStream")) >= 2
     assert len(fake_slack.calls_to("chat.stopStream")) == 1
     assert fake_slack.calls_to("chat.postMessage") == []
-    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"] == "You asked: what is a monad"
     assert answer["thread_ts"] == ts
     assert all(call.authorization == "Bearer xoxb-test-bot-token" for call in fake_slack.calls)
@@ -149,7 +149,7 @@ async def test_model_output_never_broadcasts(
     received = fake_slack.everything_received()
     for broadcast in ("<!channel>", "<!here>", "<!everyone>", "<@U999>"):
         assert broadcast not in received
-    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"] == (
         "Hey &lt;!channel&gt; and &lt;!here&gt; and &lt;!everyone&gt; and &lt;@U999&gt; &amp; co"
     )
@@ -193,7 +193,7 @@ async def test_long_answers_are_split_under_the_limit(
         ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> long")
         await sender.event(mention("UALICE", "long", ts))
         await slack.wait_idle()
-        parts = [m["text"] for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+        parts = [m["text"] for m in fake_slack.bot_replies(CHANNEL, ts)]
         assert len(parts) > 1
         assert all(len(part) <= 40 for part in parts)
         # Cut between words: every word intact, in order, and the broadcast still escaped.
@@ -330,7 +330,7 @@ async def test_an_expired_stream_is_finished_with_chat_update(
     ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> one two three")
     await sender.event(mention("UALICE", "one two three", ts))
     await slack.wait_idle()
-    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"] == "You asked: one two three"
     assert fake_slack.calls_to("chat.update")
 
@@ -352,7 +352,7 @@ async def test_updates_are_paced_by_the_minimum_interval(
         ts = fake_slack.add_member_message(CHANNEL, "UALICE", f"<@UBOT> {question}")
         await sender.event(mention("UALICE", question, ts))
         await slack.wait_idle()
-        (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+        (answer,) = fake_slack.bot_replies(CHANNEL, ts)
         assert answer["text"] == f"You asked: {question}"
     assert len(fake_slack.calls_to("chat.appendStream")) == 1
     assert len(fake_slack.calls_to("chat.update")) == 1
@@ -395,7 +395,7 @@ async def test_a_rate_limited_update_is_retried_by_slacks_own_handler(
     ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> count")
     await sender.event(mention("UALICE", "count", ts))
     await slack.wait_idle()
-    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"].endswith("word29")
     assert not fake_slack.calls_to("chat.postEphemeral")
 

@@ -97,7 +97,7 @@ async def test_socket_mode_answers_through_the_websocket(
     await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.stopStream")))
     await slack.wait_idle()
     assert fake_openai.authorizations("/chat/completions") == [f"Bearer {key}"]
-    (answer,) = [m for m in fake_slack.thread(CHANNEL, ts) if m.get("user") == BOT_USER]
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"] == "You asked: over the socket"
 
 

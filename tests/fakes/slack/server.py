@@ -108,6 +108,10 @@ class FakeSlack:
             if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts
         ]
 
+    def bot_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """What the bot posted in that thread."""
+        return [m for m in self.thread(channel, thread_ts) if m.get("user") == BOT_USER]
+
     def add_member_message(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None
     ) -> str:
