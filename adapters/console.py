@@ -10,7 +10,7 @@ from typing import TextIO
 
 from bot.commands import COMMAND_NAMES, MemberCommands
 from bot.core import ByokCore
-from bot.messages import HistoryTurn, IncomingMessage, Member
+from bot.domain import HistoryTurn, IncomingMessage, Member
 
 PLATFORM = "console"
 BOT_MENTION = "@bot"

@@ -20,17 +20,16 @@ from pathlib import Path
 
 import openai
 
-from bot.messages import IncomingMessage, Member
+from app.services import Services, open_services
+from bot.domain import IncomingMessage, Member, UsageRecord
+from bot.openai_gateway import OpenAIGateway
+from bot.ports import ChatChunk, ChatMessage
 from bot.pricing import PriceTable
-from bot.provider import ChatChunk, ChatMessage, OpenAIGateway
-from bot.services import Services, open_services
-from bot.settings import Settings
 from bot.usage import UsageLedger
 from bot.vault import generate_master_key
-from storage.protocol import UsageRecord
 from storage.sqlite import SqliteStore
-from tests.conftest import RecordingSink, make_key
 from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, make_key, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
 TURNS = 200
@@ -72,12 +71,11 @@ class NewClientPerMessage(OpenAIGateway):
 
 async def _services(fake: FakeOpenAI, folder: Path, name: str) -> Services:
     return await open_services(
-        Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            byok_master_keys=generate_master_key(),  # type: ignore[arg-type]
+        make_settings(
+            fake,
+            master_keys=generate_master_key(),
             database_url=f"sqlite:///{folder / name}.sqlite3",
-            openai_base_url=fake.base_url,
-            byok_requests_per_minute=10_000,
+            BYOK_REQUESTS_PER_MINUTE=10_000,
         )
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.domain import CapPeriod, WorkspaceConfig
 from bot.limits import describe_cap
-from storage.protocol import CapPeriod, WorkspaceConfig
 
 CAP_PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
 BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."

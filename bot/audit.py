@@ -8,8 +8,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from bot.messages import Member
-from storage.protocol import FORGOTTEN_EVENT, AuditRecord, Store
+from bot.domain import FORGOTTEN_EVENT, AuditRecord, Member
+from bot.ports import Store
 
 
 class AuditEvent(StrEnum):

@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 
 from bot import texts
 from bot.audit import AuditEvent, AuditTrail
+from bot.domain import Member, Reply, Severity, StoredKey
 from bot.keys import KeyRefusal, mask_key, normalise_key
-from bot.messages import Member, Reply, Severity
-from bot.provider import FailureKind, ProviderError, ProviderGateway
+from bot.ports import FailureKind, ProviderError, ProviderGateway, Store
 from bot.spending import SpendingCommands
 from bot.usage import UsageLedger
 from bot.vault import KeyVault, VaultError
-from storage.protocol import Store, StoredKey
 
 log = logging.getLogger(__name__)
 

@@ -12,20 +12,21 @@ from datetime import UTC, datetime
 
 from bot import texts
 from bot.commands import MemberCommands
+from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, WorkspaceConfig
 from bot.keys import redact_keys
 from bot.limits import MemberLimits
-from bot.messages import HistoryTurn, IncomingMessage, ReplyLost, ReplySink
-from bot.provider import (
+from bot.ports import (
     ChatChunk,
     ChatMessage,
     FailureKind,
     ProviderError,
     ProviderGateway,
+    ReplySink,
+    Store,
     TokenUsage,
 )
 from bot.usage import UsageLedger
 from bot.vault import VaultError
-from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from bot import texts
 from bot.audit import AuditEvent, AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
+from bot.domain import IncomingMessage, Member, Reply, WorkspaceConfig
 from bot.keys import contains_key, find_keys
-from bot.messages import IncomingMessage, Member, Reply, ReplySink
+from bot.ports import ReplySink, Store
 from bot.usage import UsageLedger
-from storage.protocol import Store, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 

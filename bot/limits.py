@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot import texts
-from bot.messages import Member
+from bot.domain import Cap, CapPeriod, CapUnit, Member
+from bot.ports import Store
 from bot.usage import Spend, UsageLedger, day_start, month_start, next_day, next_month
-from storage.protocol import Cap, CapPeriod, CapUnit, Store
 
 _LIMIT_SYNTAX = re.compile(
     r"^(?P<period>daily|monthly|day|month)\s+"

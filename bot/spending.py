@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot import texts
+from bot.domain import CapPeriod, Member, ModelUsage, Reply, Severity
 from bot.limits import ClearCaps, SetCap, ShowCaps, describe_cap, parse_limit, window
-from bot.messages import Member, Reply, Severity
+from bot.ports import Store
 from bot.usage import Spend, UsageLedger, day_start, month_start
-from storage.protocol import CapPeriod, ModelUsage, Store
 
 _PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.provider import FailureKind
+from bot.ports import FailureKind
 
 HOW_TO_SET_KEY = (
     "I answer with your own OpenAI API key, and I don't have one for you yet. "

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.messages import Member
+from bot.domain import Member, ModelUsage, UsageRecord
+from bot.ports import Store
 from bot.pricing import PriceTable
-from storage.protocol import ModelUsage, Store, UsageRecord
 
 log = logging.getLogger(__name__)
 

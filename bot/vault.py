@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bot.messages import Member
+from bot.domain import Member
 
 _PAYLOAD_VERSION = 1
 _FINGERPRINT_LABEL = b"byok-bot master key fingerprint v1"

@@ -1,6 +1,5 @@
-"""Where byok-bot keeps sealed keys and settings: a Store protocol and its engines."""
+"""Where byok-bot keeps sealed keys and settings: the engines behind the core's Store port."""
 
 from storage.factory import StorageConfigError, open_store
-from storage.protocol import Store, StoredKey, WorkspaceConfig
 
-__all__ = ["StorageConfigError", "Store", "StoredKey", "WorkspaceConfig", "open_store"]
+__all__ = ["StorageConfigError", "open_store"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.protocol import Store
+from bot.ports import Store
+from storage.settings import StorageSettings
 from storage.sqlite import SqliteStore
 
 
@@ -24,5 +25,5 @@ def sqlite_path(database_url: str) -> Path:
     return Path(path)
 
 
-async def open_store(database_url: str) -> Store:
-    return await SqliteStore.open(sqlite_path(database_url))
+async def open_store(settings: StorageSettings) -> Store:
+    return await SqliteStore.open(sqlite_path(settings.database_url))

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.services import Services
+from app.services import Services
+from bot.domain import WorkspaceConfig
 from bot.vault import generate_master_key
-from storage.protocol import WorkspaceConfig
-from tests.conftest import RecordingSink, ask, make_key, member, seed_keys, with_key
 from tests.fakes import openai_server
+from tests.fakes.cli import run_cli
+from tests.fakes.core import RecordingSink, ask, make_key, member, seed_keys, with_key
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_cli import run_cli
 
 ALICE = member("alice")
 BOB = member("bob")

@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from bot.services import open_services
+from app.services import open_services
 from bot.vault import generate_master_key
-from tests.conftest import make_settings, opened_keys, seed_keys
+from tests.fakes.cli import run_cli
+from tests.fakes.core import make_settings, opened_keys, seed_keys
 from tests.fakes.openai_server import FakeOpenAI
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-async def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
-) -> tuple[int, str, str]:
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(cwd),
-        "PYTHONPATH": str(REPO),
-        **(env or {}),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        *args,
-        cwd=cwd,
-        env=environment,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 @pytest.mark.parametrize(
@@ -219,8 +190,8 @@ async def test_slack_http_mode_without_signing_secret_exits_2(tmp_path: Path) ->
 async def test_a_rotation_that_fails_midway_loses_no_key(
     tmp_path: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.cli import cmd_rotate
-    from bot.settings import Settings
+    from app.cli import cmd_rotate
+    from app.settings import load_settings
     from storage.sqlite import SqliteStore
 
     database_url = f"sqlite:///{tmp_path}/db.sqlite3"
@@ -233,7 +204,7 @@ async def test_a_rotation_that_fails_midway_loses_no_key(
 
     monkeypatch.setattr(SqliteStore, "reseal_all", disk_full)
     with pytest.raises(OSError, match="disk full"):
-        await cmd_rotate(Settings(_env_file=tmp_path / ".env"), generate=True)  # type: ignore[call-arg]
+        await cmd_rotate(load_settings(tmp_path / ".env"), generate=True)
     monkeypatch.undo()
     line = next(ln for ln in (tmp_path / ".env").read_text().splitlines() if ln.startswith("BYOK_"))
     new, kept_old = line.split("=", 1)[1].split(",")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.vault import generate_master_key
-from tests.conftest import make_key
 from tests.fakes import openai_server
+from tests.fakes.cli import run_cli
+from tests.fakes.core import make_key
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_cli import run_cli
 
 
 async def test_console_session_through_stdin_and_stdout(

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.services import Services
 from bot import texts
 from bot.conversation import RetryPolicy, build_messages, estimate_tokens
-from bot.messages import HistoryTurn
-from bot.provider import FailureKind
-from bot.services import Services
-from tests.conftest import RecordingSink, ask, make_key, member, with_key
+from bot.domain import HistoryTurn
+from bot.ports import FailureKind
 from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
 from tests.fakes.openai_server import FakeOpenAI
 
 ALICE = member("alice")
@@ -228,7 +228,7 @@ async def test_a_cut_stream_is_marked_and_never_retried(
 async def test_timeout_is_explained(
     services: Services, fake_openai: FakeOpenAI, waits: list[float]
 ) -> None:
-    from bot.provider import OpenAIGateway
+    from bot.openai_gateway import OpenAIGateway
 
     fake_openai.slow_seconds = 3
     slow_gateway = OpenAIGateway(base_url=fake_openai.base_url, timeout=0.3)
@@ -315,7 +315,7 @@ class LosingSink(RecordingSink):
     """A platform that refuses the answer after its first words."""
 
     async def append(self, text: str) -> None:
-        from bot.messages import ReplyLost
+        from bot.domain import ReplyLost
 
         if self.appended:
             raise ReplyLost

@@ -10,7 +10,7 @@ from bot.keys import (
     normalise_key,
     redact_keys,
 )
-from tests.conftest import make_key
+from tests.fakes.core import make_key
 
 
 def test_normalise_strips_surrounding_whitespace() -> None:

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from bot.redaction import KeyRedactionFilter, configure_logging
-from tests.conftest import make_key
+from tests.fakes.core import make_key
 
 
 def _capture() -> tuple[logging.Logger, io.StringIO]:

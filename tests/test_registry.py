@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from adapters.console import ConsoleAdapter
-from adapters.registry import build_adapters
-from bot.services import Services
+from app.adapters import build_adapters
+from app.services import Services
+from tests.fakes.core import with_variables
 
 
-def _with(services: Services, **settings: object) -> Services:
-    return replace(services, settings=services.settings.model_copy(update=settings))
+def _with(services: Services, **variables: object) -> Services:
+    return replace(services, settings=with_variables(services.settings, variables))
 
 
 async def test_console_when_no_platform_is_configured(services: Services) -> None:
@@ -21,7 +22,7 @@ async def test_console_when_no_platform_is_configured(services: Services) -> Non
 async def test_discord_when_its_token_is_set(services: Services) -> None:
     from pydantic import SecretStr
 
-    configured = _with(services, discord_bot_token=SecretStr("made-up-token"))
+    configured = _with(services, DISCORD_BOT_TOKEN=SecretStr("made-up-token"))
     adapters = build_adapters(configured)
     try:
         assert [a.name for a in adapters] == ["discord"]
@@ -36,9 +37,9 @@ async def test_slack_when_its_token_is_set(services: Services) -> None:
 
     configured = _with(
         services,
-        slack_bot_token=SecretStr("xoxb-made-up"),
-        slack_signing_secret=SecretStr("made-up-secret"),
-        discord_bot_token=SecretStr("made-up-token"),
+        SLACK_BOT_TOKEN=SecretStr("xoxb-made-up"),
+        SLACK_SIGNING_SECRET=SecretStr("made-up-secret"),
+        DISCORD_BOT_TOKEN=SecretStr("made-up-token"),
     )
     adapters = build_adapters(configured)
     try:
@@ -54,17 +55,17 @@ async def test_slack_http_mode_without_a_signing_secret_is_a_config_error(
     import pytest
     from pydantic import SecretStr
 
-    from bot.adapter import AdapterConfigError
+    from bot.ports import AdapterConfigError
 
     with pytest.raises(AdapterConfigError, match="SLACK_SIGNING_SECRET"):
-        build_adapters(_with(services, slack_bot_token=SecretStr("xoxb-made-up")))
+        build_adapters(_with(services, SLACK_BOT_TOKEN=SecretStr("xoxb-made-up")))
 
 
 async def test_an_adapter_refusing_to_start_is_one_config_error() -> None:
     import pytest
 
-    from adapters.registry import run_adapters
-    from bot.adapter import AdapterConfigError
+    from app.adapters import run_adapters
+    from bot.ports import AdapterConfigError
 
     class Refused:
         name = "refused"

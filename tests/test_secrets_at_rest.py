@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.services import Services
-from tests.conftest import RecordingSink, ask, make_key, member, with_key
+from app.services import Services
 from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
 from tests.fakes.openai_server import FakeOpenAI
 
 

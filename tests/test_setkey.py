@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.services import Services
 from bot import texts
-from bot.messages import Severity
-from bot.services import Services
-from tests.conftest import RecordingSink, ask, make_key, member, with_key
+from bot.domain import Severity
 from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
 from tests.fakes.openai_server import FakeOpenAI
 
 ALICE = member("alice")
@@ -56,7 +56,7 @@ async def test_rejected_key_does_not_replace_a_working_one(
 
 async def test_unreachable_provider_stores_nothing_and_says_so(services: Services) -> None:
     await services.gateway.close()
-    from bot.provider import OpenAIGateway
+    from bot.openai_gateway import OpenAIGateway
 
     dead = OpenAIGateway(base_url="http://127.0.0.1:9/v1", timeout=2)
     services.commands._gateway = dead

@@ -7,8 +7,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.messages import Member
-from storage.protocol import WorkspaceConfig
+from bot.domain import Member, WorkspaceConfig
 from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")

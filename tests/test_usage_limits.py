@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from app.services import Services, open_services
+from app.settings import Settings
 from bot import texts
+from bot.domain import Cap, WorkspaceConfig
 from bot.limits import ClearCaps, SetCap, ShowCaps, parse_limit
-from bot.services import Services, open_services
-from bot.settings import Settings
 from bot.usage import day_start
-from storage.protocol import Cap, WorkspaceConfig
-from tests.conftest import RecordingSink, ask, make_settings, member, with_key
 from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, ask, make_settings, member, with_key
 from tests.fakes.openai_server import FakeOpenAI
 
 ALICE = member("alice")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.messages import Member
+from bot.domain import Member
 from bot.vault import KeyVault, MasterKeyError, VaultError, fingerprint, generate_master_key
-from tests.conftest import make_key
+from tests.fakes.core import make_key
 
 ALICE = Member("discord", "", "111")
 BOB = Member("discord", "", "222")

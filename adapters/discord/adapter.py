@@ -6,8 +6,9 @@ import discord
 
 from adapters.discord.client import ByokDiscordClient, build_discord_client
 from adapters.discord.options import DiscordOptions
-from bot.adapter import AdapterConfigError
-from bot.services import Services
+from adapters.discord.settings import DiscordSettings
+from bot.core import ByokCore
+from bot.ports import AdapterConfigError
 
 
 class DiscordAdapter:
@@ -37,11 +38,14 @@ class DiscordAdapter:
 
 
 def create_discord_adapter(
-    services: Services, options: DiscordOptions | None = None
+    *, core: ByokCore, settings: DiscordSettings, options: DiscordOptions | None = None
 ) -> DiscordAdapter:
-    token = services.settings.discord_bot_token
+    token = settings.bot_token
     if token is None:
         raise AdapterConfigError("DISCORD_BOT_TOKEN is not set")
     return DiscordAdapter(
-        client=build_discord_client(services, options), token=token.get_secret_value()
+        client=build_discord_client(
+            core=core, options=options or DiscordOptions.from_settings(settings)
+        ),
+        token=token.get_secret_value(),
     )

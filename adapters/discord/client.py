@@ -1,4 +1,4 @@
-"""The discord.py client, built from the core's services and not yet connected."""
+"""The discord.py client, wired to the core and not yet connected."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.config import add_config_command
-from adapters.discord.messages import MessageRouter
 from adapters.discord.options import DiscordOptions
 from adapters.discord.render import NO_MENTIONS
 from adapters.discord.replies import answer_privately
+from adapters.discord.router import MessageRouter
 from adapters.discord.slash import add_member_commands
 from adapters.discord.tasks import BackgroundTasks
-from bot.services import Services
+from bot.core import ByokCore
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,21 @@ def intents_for(options: DiscordOptions) -> discord.Intents:
 
 
 class ByokDiscordClient(discord.Client):
-    def __init__(self, *, services: Services, options: DiscordOptions) -> None:
+    def __init__(self, *, core: ByokCore, options: DiscordOptions) -> None:
         super().__init__(
             intents=intents_for(options),
             allowed_mentions=NO_MENTIONS,
             guild_ready_timeout=options.guild_ready_timeout,
         )
-        self.services = services
+        self.core = core
         self.options = options
         self.background = BackgroundTasks()
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self)
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
-        add_member_commands(self.tree, services.commands)
-        add_config_command(self.tree, services.core)
+        add_member_commands(self.tree, core.commands)
+        add_config_command(self.tree, core)
         self._router = MessageRouter(
-            client=self, core=services.core, options=options, background=self.background
+            client=self, core=core, options=options, background=self.background
         )
 
     async def setup_hook(self) -> None:
@@ -92,11 +92,7 @@ def quiet_gateway_payloads() -> None:
         gateway_log.setLevel(logging.INFO)
 
 
-def build_discord_client(
-    services: Services, options: DiscordOptions | None = None
-) -> ByokDiscordClient:
+def build_discord_client(*, core: ByokCore, options: DiscordOptions) -> ByokDiscordClient:
     """The client, wired to the core, not connected: start it with `client.start(token)`."""
     quiet_gateway_payloads()
-    return ByokDiscordClient(
-        services=services, options=options or DiscordOptions.from_settings(services.settings)
-    )
+    return ByokDiscordClient(core=core, options=options)

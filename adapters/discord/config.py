@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 
 from adapters.discord import texts
-from adapters.discord.messages import PLATFORM, discord_member
 from adapters.discord.replies import answer_privately
+from adapters.discord.router import PLATFORM, discord_member
 from bot.admin import BAD_CAP, settings_summary
 from bot.core import ByokCore
+from bot.domain import Cap, CapPeriod, WorkspaceConfig
 from bot.limits import parse_cap
-from storage.protocol import Cap, CapPeriod, WorkspaceConfig
 
 _CHANNEL = re.compile(r"<#(\d+)>|\b(\d{15,21})\b")
 THREAD = "thread"

@@ -7,7 +7,7 @@ import re
 
 import discord
 
-from bot.messages import HistoryTurn
+from bot.domain import HistoryTurn
 
 log = logging.getLogger(__name__)
 

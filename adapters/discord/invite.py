@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import discord
 
-from bot.adapter import AdapterConfigError
-from bot.settings import Settings
+from adapters.discord.settings import DiscordSettings
+from bot.ports import AdapterConfigError
 
 SCOPES = ("bot", "applications.commands")
 
@@ -48,12 +48,10 @@ async def application_id_from_token(token: str) -> str:
     return str(data["id"])
 
 
-async def invite_url(settings: Settings) -> str:
+async def invite_url(settings: DiscordSettings) -> str:
     """The invite URL from DISCORD_APPLICATION_ID, else from the bot token."""
-    if settings.discord_application_id:
-        return invite_link(settings.discord_application_id.strip())
-    if settings.discord_bot_token is None:
+    if settings.application_id:
+        return invite_link(settings.application_id.strip())
+    if settings.bot_token is None:
         raise AdapterConfigError("set DISCORD_APPLICATION_ID or DISCORD_BOT_TOKEN")
-    return invite_link(
-        await application_id_from_token(settings.discord_bot_token.get_secret_value())
-    )
+    return invite_link(await application_id_from_token(settings.bot_token.get_secret_value()))

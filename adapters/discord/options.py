@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from adapters.discord.settings import DiscordSettings
 from adapters.discord.sink import SinkTiming
-from bot.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +21,8 @@ class DiscordOptions:
     guild_ready_timeout: float = 2.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DiscordOptions:
+    def from_settings(cls, settings: DiscordSettings) -> DiscordOptions:
         return cls(
-            message_content=settings.discord_message_content,
-            dev_guild_id=settings.discord_dev_guild_id,
+            message_content=settings.message_content,
+            dev_guild_id=settings.dev_guild_id,
         )

@@ -9,8 +9,8 @@ import discord
 from discord import app_commands
 
 from adapters.discord import texts
-from adapters.discord.messages import discord_member
 from adapters.discord.replies import answer_privately, think_privately
+from adapters.discord.router import discord_member
 from bot.commands import MemberCommands
 
 log = logging.getLogger(__name__)

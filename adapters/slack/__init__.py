@@ -6,10 +6,11 @@ from adapters.slack.app import build_app, web_client
 from adapters.slack.bridge import Bridge
 from adapters.slack.render import MESSAGE_LIMIT
 from adapters.slack.runner import SlackAdapter
+from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import Pacing
 from adapters.slack.tasks import TaskTracker
-from bot.adapter import AdapterConfigError
-from bot.services import Services
+from bot.core import ByokCore
+from bot.ports import AdapterConfigError
 
 __all__ = ["SlackAdapter", "create_slack_adapter"]
 
@@ -18,8 +19,9 @@ DEFAULT_HOST = "0.0.0.0"  # noqa: S104
 
 
 def create_slack_adapter(
-    services: Services,
     *,
+    core: ByokCore,
+    settings: SlackSettings,
     host: str = DEFAULT_HOST,
     port: int | None = None,
     min_update_interval: float = 1.0,
@@ -27,18 +29,17 @@ def create_slack_adapter(
     ack_budget: float = 2.5,
 ) -> SlackAdapter:
     """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting."""
-    settings = services.settings
-    if settings.slack_bot_token is None:
+    if settings.bot_token is None:
         raise AdapterConfigError("SLACK_BOT_TOKEN: required for the Slack adapter")
-    token = settings.slack_bot_token.get_secret_value()
+    token = settings.bot_token.get_secret_value()
     if not token.startswith("xoxb-"):
         raise AdapterConfigError("SLACK_BOT_TOKEN: must be a bot token starting with xoxb-")
-    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    app_token = settings.app_token.get_secret_value() if settings.app_token else None
     if app_token is not None and not app_token.startswith("xapp-"):
         raise AdapterConfigError(
             "SLACK_APP_TOKEN: must be an app-level token starting with xapp- (Socket Mode)"
         )
-    secret = settings.slack_signing_secret
+    secret = settings.signing_secret
     if app_token is None and secret is None:
         raise AdapterConfigError(
             "SLACK_SIGNING_SECRET: required in HTTP mode (copy it from your Slack app's "
@@ -46,13 +47,13 @@ def create_slack_adapter(
         )
     tasks = TaskTracker()
     bridge = Bridge(
-        services=services,
+        core=core,
         tasks=tasks,
         pacing=Pacing(min_interval=min_update_interval, message_limit=message_limit),
         ack_budget=ack_budget,
     )
     app = build_app(
-        client=web_client(token=token, api_url=settings.slack_api_url),
+        client=web_client(token=token, api_url=settings.api_url),
         # Socket Mode requests skip the signature check: the socket itself is authenticated.
         signing_secret=secret.get_secret_value() if secret else "",
         bridge=bridge,
@@ -62,5 +63,5 @@ def create_slack_adapter(
         tasks=tasks,
         app_token=app_token,
         host=host,
-        port=settings.byok_http_port if port is None else port,
+        port=settings.http_port if port is None else port,
     )

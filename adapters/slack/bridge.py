@@ -1,4 +1,4 @@
-"""What every Slack listener shares: the core's services, identity, and the App Home."""
+"""What every Slack listener shares: the core, identity, and the App Home."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.sink import Pacing, StreamSupport
 from adapters.slack.tasks import TaskTracker
 from adapters.slack.views import home_view
-from bot.messages import Member
-from bot.services import Services
+from bot.core import ByokCore
+from bot.domain import Member
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def unescape(text: str) -> str:
 
 @dataclass
 class Bridge:
-    services: Services
+    core: ByokCore
     tasks: TaskTracker
     pacing: Pacing = field(default_factory=Pacing)
     streams: StreamSupport = field(default_factory=StreamSupport)
@@ -55,7 +55,7 @@ class Bridge:
         return Member(PLATFORM, workspace_of(context), user)
 
     async def publish_home(self, client: AsyncWebClient, member: Member) -> None:
-        info = await self.services.commands.key_info(member)
+        info = await self.core.commands.key_info(member)
         try:
             await client.views_publish(user_id=member.user, view=home_view(info))
         except SlackApiError as error:

@@ -25,7 +25,7 @@ from adapters.slack.views import (
     setkey_modal,
     submitted_key,
 )
-from bot.messages import Member, Reply
+from bot.domain import Member, Reply
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class CommandListeners:
         name: str,
         argument: str,
     ) -> None:
-        reply = await self._bridge.services.commands.run(member, name, argument)
+        reply = await self._bridge.core.commands.run(member, name, argument)
         text = reply.text
         if name == "help":
             text = f"{text}\n{slack_texts.SLACK_HELP_EXTRA}"
@@ -109,7 +109,7 @@ class CommandListeners:
     ) -> None:
         member = self._bridge.member(context, body["user"]["id"])
         checking = asyncio.ensure_future(
-            self._bridge.services.commands.set_key(member, submitted_key(view))
+            self._bridge.core.commands.set_key(member, submitted_key(view))
         )
         done, _ = await asyncio.wait({checking}, timeout=self._bridge.ack_budget)
         if not done:
@@ -175,5 +175,5 @@ class CommandListeners:
         self._bridge.tasks.spawn(self._remove(client, member), name="slack-home-remove")
 
     async def _remove(self, client: AsyncWebClient, member: Member) -> None:
-        await self._bridge.services.commands.remove_key(member)
+        await self._bridge.core.commands.remove_key(member)
         await self._bridge.publish_home(client, member)

@@ -17,9 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.bridge import PLATFORM, Bridge
 from bot.admin import BAD_CAP, settings_summary
+from bot.domain import Cap, CapPeriod, Member, WorkspaceConfig
 from bot.limits import parse_cap
-from bot.messages import Member
-from storage.protocol import Cap, CapPeriod, WorkspaceConfig
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class ConfigCommand:
             return texts.CONFIG_CHECK_FAILED
         if not admin:
             return texts.CONFIG_ADMIN_ONLY
-        core = self._bridge.services.core
+        core = self._bridge.core
         config = await core.store.get_workspace_config(PLATFORM, member.workspace)
         if text.lower() == "help":
             return texts.CONFIG_SYNTAX

@@ -16,8 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.bridge import PLATFORM, Bridge, mention_pattern, unescape, without_mention
 from adapters.slack.bridge import workspace_of as _workspace_of
 from adapters.slack.sink import Place, SlackReplySink
+from bot.domain import HistoryTurn, IncomingMessage, Member
 from bot.keys import contains_key
-from bot.messages import HistoryTurn, IncomingMessage, Member
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class EventListeners:
         self._bridge.tasks.spawn(self._forget(workspace), name="slack-uninstall")
 
     async def _forget(self, workspace: str) -> None:
-        await self._bridge.services.core.forget_workspace(PLATFORM, workspace)
+        await self._bridge.core.forget_workspace(PLATFORM, workspace)
 
     async def _turn(self, event: Event, context: AsyncBoltContext, *, private: bool) -> None:
         client = context.client
@@ -160,9 +160,7 @@ class EventListeners:
         addressed = private or event.get("type") == "app_mention"
         thread_ts: str | None = in_thread
         if thread_ts is None and not private and addressed:
-            config = await bridge.services.core.store.get_workspace_config(
-                PLATFORM, member.workspace
-            )
+            config = await bridge.core.store.get_workspace_config(PLATFORM, member.workspace)
             thread_ts = ts if config.threaded else None
         history: tuple[HistoryTurn, ...] = ()
         if addressed:
@@ -189,7 +187,7 @@ class EventListeners:
             streams=bridge.streams,
             pacing=bridge.pacing,
         )
-        await bridge.services.core.handle_message(message, sink)
+        await bridge.core.handle_message(message, sink)
         if private and contains_key(text):
             await self._republish(client, member)
 

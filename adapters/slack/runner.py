@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.tasks import TaskTracker
-from bot.adapter import AdapterConfigError
+from bot.ports import AdapterConfigError
 
 log = logging.getLogger(__name__)
 

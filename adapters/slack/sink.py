@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import MESSAGE_LIMIT, neutralise, split_point
-from bot.messages import ReplyLost
+from bot.domain import ReplyLost
 
 log = logging.getLogger(__name__)
 

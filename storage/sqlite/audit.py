@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.messages import Member
-from storage.protocol import (
-    AuditRecord,
-)
+from bot.domain import AuditRecord, Member
 from storage.sqlite.connection import (
     SqliteConnection,
     iso_time,

@@ -15,12 +15,7 @@ from typing import Self
 
 import aiosqlite
 
-from bot.messages import Member
-from storage.protocol import (
-    AuditRecord,
-    CapPeriod,
-    CapUnit,
-)
+from bot.domain import AuditRecord, CapPeriod, CapUnit, Member
 
 log = logging.getLogger(__name__)
 

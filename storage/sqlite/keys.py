@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.messages import Member
-from storage.protocol import (
-    FORGOTTEN_EVENT,
-    AuditRecord,
-    KeyStatus,
-    StoredKey,
-)
+from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
 from storage.sqlite.connection import (
     SqliteConnection,
     iso_time,

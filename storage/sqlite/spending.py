@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.messages import Member
-from storage.protocol import (
-    Cap,
-    CapPeriod,
-    ModelUsage,
-    UsageRecord,
-)
+from bot.domain import Cap, CapPeriod, Member, ModelUsage, UsageRecord
 from storage.sqlite.connection import (
     SqliteConnection,
     cap_period,

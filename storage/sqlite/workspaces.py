@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-from storage.protocol import (
-    Cap,
-    WorkspaceConfig,
-)
+from bot.domain import Cap, WorkspaceConfig
 from storage.sqlite.connection import (
     SqliteConnection,
     cap_period,

@@ -12,9 +12,9 @@ import yarl
 
 from adapters.discord import DiscordOptions, SinkTiming, build_discord_client
 from adapters.discord.client import ByokDiscordClient
-from bot.services import Services
-from tests.conftest import make_key
+from app.services import Services
 from tests.fakes import openai_server
+from tests.fakes.core import make_key
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeGuild, FakeUser
 from tests.fakes.discord.payloads import BOT_BASE, MANAGE_MESSAGES
 from tests.fakes.openai_server import FakeOpenAI
@@ -69,7 +69,7 @@ async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDis
 async def run_client(
     fake: FakeDiscord, services: Services, options: DiscordOptions = FAST
 ) -> tuple[ByokDiscordClient, asyncio.Task[None]]:
-    client = build_discord_client(services, options)
+    client = build_discord_client(core=services.core, options=options)
     task = asyncio.create_task(client.start(fake.token), name="discord-client")
     ready = asyncio.create_task(client.wait_until_ready())
     await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)

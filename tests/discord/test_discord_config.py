@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import texts as core_texts
-from storage.protocol import Cap, WorkspaceConfig
+from bot.domain import Cap, WorkspaceConfig
 from tests.discord.conftest import Bot
 from tests.fakes.discord.payloads import MANAGE_GUILD, PUBLIC_THREAD
 from tests.fakes.discord.server import EPHEMERAL

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 from pydantic import SecretStr
 
-from adapters.discord import DiscordOptions, create_discord_adapter
-from bot.adapter import AdapterConfigError
-from bot.services import Services
+from adapters.discord import DiscordAdapter, DiscordOptions, create_discord_adapter
+from app.services import Services
+from bot.ports import AdapterConfigError
 from tests.discord.conftest import FAST, Bot
 from tests.fakes.discord import FakeDiscord
 
@@ -61,15 +61,17 @@ async def test_dropped_gateway_resumes_and_keeps_answering(bot: Bot) -> None:
     await fake.wait_for(lambda: len(fake.bot_messages(thread.id)) == 2)
 
 
-def with_token(services: Services, token: str | None) -> Services:
-    settings = services.settings.model_copy(
-        update={"discord_bot_token": SecretStr(token) if token else None}
+def with_token(
+    services: Services, token: str | None, options: DiscordOptions | None = None
+) -> DiscordAdapter:
+    settings = services.settings.discord.model_copy(
+        update={"bot_token": SecretStr(token) if token else None}
     )
-    return dataclasses.replace(services, settings=settings)
+    return create_discord_adapter(core=services.core, settings=settings, options=options)
 
 
 async def test_adapter_runs_until_closed(fake_discord: FakeDiscord, services: Services) -> None:
-    adapter = create_discord_adapter(with_token(services, fake_discord.token), FAST)
+    adapter = with_token(services, fake_discord.token, FAST)
     assert adapter.name == "discord"
     running = asyncio.create_task(adapter.run())
     await asyncio.wait_for(adapter.client.wait_until_ready(), 10)
@@ -80,7 +82,7 @@ async def test_adapter_runs_until_closed(fake_discord: FakeDiscord, services: Se
 
 
 async def test_adapter_reports_a_bad_token(fake_discord: FakeDiscord, services: Services) -> None:
-    adapter = create_discord_adapter(with_token(services, "wrong-token"))
+    adapter = with_token(services, "wrong-token")
     with pytest.raises(AdapterConfigError, match="DISCORD_BOT_TOKEN"):
         await adapter.run()
     await adapter.close()
@@ -91,7 +93,7 @@ async def test_adapter_reports_a_missing_message_content_intent(
 ) -> None:
     fake_discord.gateway.message_content_allowed = False
     options = dataclasses.replace(FAST, message_content=True)
-    adapter = create_discord_adapter(with_token(services, fake_discord.token), options)
+    adapter = with_token(services, fake_discord.token, options)
     with pytest.raises(AdapterConfigError, match="Message Content intent"):
         await asyncio.wait_for(adapter.run(), 10)
     await adapter.close()
@@ -99,4 +101,4 @@ async def test_adapter_reports_a_missing_message_content_intent(
 
 def test_adapter_needs_a_token(services: Services) -> None:
     with pytest.raises(AdapterConfigError, match="DISCORD_BOT_TOKEN"):
-        create_discord_adapter(with_token(services, None))
+        with_token(services, None)

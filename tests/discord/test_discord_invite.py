@@ -9,8 +9,9 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.discord import invite_url
-from bot.adapter import AdapterConfigError
-from bot.settings import Settings
+from adapters.discord.settings import DiscordSettings
+from app.settings import Settings
+from bot.ports import AdapterConfigError
 from tests.fakes.discord import FakeDiscord
 
 EXPECTED = discord.Permissions(
@@ -30,7 +31,7 @@ def parts(url: str) -> dict[str, list[str]]:
 
 
 async def test_invite_url_from_the_application_id() -> None:
-    settings = Settings(_env_file=None, discord_application_id="123456789")  # type: ignore[call-arg]
+    settings = DiscordSettings(_env_file=None, DISCORD_APPLICATION_ID="123456789")  # type: ignore[call-arg]
     query = parts(await invite_url(settings))
     assert query["client_id"] == ["123456789"]
     assert query["scope"] == ["bot applications.commands"]
@@ -45,7 +46,7 @@ async def test_invite_url_from_the_application_id() -> None:
 async def test_invite_url_asks_discord_with_the_token(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
-    with_token = settings.model_copy(update={"discord_bot_token": SecretStr(fake_discord.token)})
+    with_token = settings.discord.model_copy(update={"bot_token": SecretStr(fake_discord.token)})
     query = parts(await invite_url(with_token))
     assert query["client_id"] == [str(fake_discord.application_id)]
     [call] = fake_discord.rest("GET", "/oauth2/applications/@me")
@@ -55,11 +56,11 @@ async def test_invite_url_asks_discord_with_the_token(
 async def test_invite_url_with_a_rejected_token(
     fake_discord: FakeDiscord, settings: Settings
 ) -> None:
-    wrong = settings.model_copy(update={"discord_bot_token": SecretStr("nope")})
+    wrong = settings.discord.model_copy(update={"bot_token": SecretStr("nope")})
     with pytest.raises(AdapterConfigError, match="rejected"):
         await invite_url(wrong)
 
 
 async def test_invite_url_needs_an_id_or_a_token() -> None:
     with pytest.raises(AdapterConfigError, match="DISCORD_APPLICATION_ID"):
-        await invite_url(Settings(_env_file=None))  # type: ignore[call-arg]
+        await invite_url(DiscordSettings(_env_file=None))  # type: ignore[call-arg]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.discord import DiscordOptions
-from bot.messages import Member
-from tests.conftest import make_key
+from bot.domain import Member
 from tests.discord.conftest import FAST, Bot
+from tests.fakes.core import make_key
 from tests.fakes.discord.payloads import BOT_BASE
 
 

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from bot.messages import Member
-from tests.conftest import make_key
+from bot.domain import Member
 from tests.discord.conftest import Bot
 from tests.fakes import openai_server
+from tests.fakes.core import make_key
 from tests.fakes.discord.server import EPHEMERAL
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -8,7 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import SlackAdapter, create_slack_adapter
-from bot.services import Services
+from adapters.slack.settings import SlackSettings
+from app.services import Services
 from tests.fakes.slack import FakeSlack
 from tests.slack.requests import SIGNING_SECRET, SlackSender
 
@@ -16,14 +16,15 @@ BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
 
 
-def slack_services(services: Services, fake: FakeSlack, **settings: Any) -> Services:
+def slack_settings(services: Services, fake: FakeSlack, **settings: Any) -> SlackSettings:
+    """The Slack group pointed at the fake; `settings` are SlackSettings fields."""
     values: dict[str, Any] = {
-        "slack_bot_token": SecretStr(BOT_TOKEN),
-        "slack_signing_secret": SecretStr(SIGNING_SECRET),
-        "slack_api_url": fake.api_url,
+        "bot_token": SecretStr(BOT_TOKEN),
+        "signing_secret": SecretStr(SIGNING_SECRET),
+        "api_url": fake.api_url,
         **settings,
     }
-    return dataclasses.replace(services, settings=services.settings.model_copy(update=values))
+    return services.settings.slack.model_copy(update=values)
 
 
 @pytest.fixture
@@ -43,7 +44,8 @@ async def make_adapter(services: Services, fake_slack: FakeSlack) -> AsyncIterat
     async def make(**options: Any) -> SlackAdapter:
         settings = options.pop("settings", {})
         adapter = create_slack_adapter(
-            slack_services(services, fake_slack, **settings),
+            core=services.core,
+            settings=slack_settings(services, fake_slack, **settings),
             host="127.0.0.1",
             port=0,
             **{"min_update_interval": 0.0, **options},

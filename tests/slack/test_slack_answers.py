@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 from adapters.slack import SlackAdapter
+from app.services import Services
 from bot import texts
-from bot.messages import Member
-from bot.services import Services
-from storage.protocol import WorkspaceConfig
-from tests.conftest import make_key, with_key
+from bot.domain import Member, WorkspaceConfig
+from tests.fakes.core import make_key, with_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM

@@ -7,12 +7,11 @@ from typing import Any
 from adapters.slack import SlackAdapter
 from adapters.slack import texts as slack_texts
 from adapters.slack.config import CONFIG_COMMAND
+from app.services import Services
 from bot import texts
 from bot.admin import BAD_CAP
-from bot.messages import Member
-from bot.services import Services
-from storage.protocol import Cap, WorkspaceConfig
-from tests.conftest import with_key
+from bot.domain import Cap, Member, WorkspaceConfig
+from tests.fakes.core import with_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM

@@ -7,11 +7,11 @@ import time
 
 from adapters.slack import SlackAdapter
 from adapters.slack.views import HOME_REMOVE_ACTION, HOME_SET_ACTION, KEY_BLOCK, SETKEY_CALLBACK
+from app.services import Services
 from bot import texts
-from bot.messages import Member
-from bot.services import Services
-from tests.conftest import make_key
+from bot.domain import Member
 from tests.fakes import openai_server
+from tests.fakes.core import make_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import TEAM

@@ -12,15 +12,14 @@ from pydantic import SecretStr
 from adapters.slack import create_slack_adapter
 from adapters.slack.commands import SLASH_COMMANDS
 from adapters.slack.events import BOT_EVENTS
-from bot.adapter import AdapterConfigError
-from bot.messages import Member
-from bot.services import Services
-from storage.protocol import WorkspaceConfig
-from tests.conftest import make_key, with_key
+from app.services import Services
+from bot.domain import Member, WorkspaceConfig
+from bot.ports import AdapterConfigError
+from tests.fakes.core import make_key, with_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM
-from tests.slack.conftest import APP_TOKEN, AdapterFactory, slack_services
+from tests.slack.conftest import APP_TOKEN, AdapterFactory, slack_settings
 from tests.slack.requests import CHANNEL, SlackSender, mention
 
 MANIFEST = Path(__file__).resolve().parents[2] / "slack-manifest.yml"
@@ -29,9 +28,9 @@ MANIFEST = Path(__file__).resolve().parents[2] / "slack-manifest.yml"
 def test_http_mode_without_a_signing_secret_is_a_one_line_config_error(
     services: Services, fake_slack: FakeSlack
 ) -> None:
-    without_secret = slack_services(services, fake_slack, slack_signing_secret=None)
+    without_secret = slack_settings(services, fake_slack, signing_secret=None)
     with pytest.raises(AdapterConfigError) as error:
-        create_slack_adapter(without_secret)
+        create_slack_adapter(core=services.core, settings=without_secret)
     message = str(error.value)
     assert message.startswith("SLACK_SIGNING_SECRET: required in HTTP mode (")
     assert "\n" not in message
@@ -40,16 +39,16 @@ def test_http_mode_without_a_signing_secret_is_a_one_line_config_error(
 @pytest.mark.parametrize(
     ("setting", "value", "variable"),
     [
-        ("slack_bot_token", "xapp-wrong", "SLACK_BOT_TOKEN"),
-        ("slack_app_token", "xoxb-wrong", "SLACK_APP_TOKEN"),
+        ("bot_token", "xapp-wrong", "SLACK_BOT_TOKEN"),
+        ("app_token", "xoxb-wrong", "SLACK_APP_TOKEN"),
     ],
 )
 def test_a_token_of_the_wrong_kind_is_named(
     services: Services, fake_slack: FakeSlack, setting: str, value: str, variable: str
 ) -> None:
-    wrong = slack_services(services, fake_slack, **{setting: SecretStr(value)})
+    wrong = slack_settings(services, fake_slack, **{setting: SecretStr(value)})
     with pytest.raises(AdapterConfigError, match=f"^{variable}: ") as error:
-        create_slack_adapter(wrong)
+        create_slack_adapter(core=services.core, settings=wrong)
     assert value not in str(error.value)
 
 
@@ -60,7 +59,7 @@ def test_a_token_of_the_wrong_kind_is_named(
         (
             "apps.connections.open",
             "SLACK_APP_TOKEN",
-            {"slack_app_token": SecretStr(APP_TOKEN), "slack_signing_secret": None},
+            {"app_token": SecretStr(APP_TOKEN), "signing_secret": None},
         ),
     ],
 )
@@ -83,9 +82,7 @@ async def test_socket_mode_answers_through_the_websocket(
     fake_openai: FakeOpenAI,
     services: Services,
 ) -> None:
-    slack = await make_adapter(
-        settings={"slack_app_token": SecretStr(APP_TOKEN), "slack_signing_secret": None}
-    )
+    slack = await make_adapter(settings={"app_token": SecretStr(APP_TOKEN), "signing_secret": None})
     assert slack.mode == "socket"
     opened = fake_slack.calls_to("apps.connections.open")
     assert opened and all(call.authorization == f"Bearer {APP_TOKEN}" for call in opened)
@@ -187,7 +184,9 @@ def test_manifest_names_exactly_what_the_adapter_uses() -> None:
 
 
 async def test_run_serves_until_close(services: Services, fake_slack: FakeSlack) -> None:
-    adapter = create_slack_adapter(slack_services(services, fake_slack), host="127.0.0.1", port=0)
+    adapter = create_slack_adapter(
+        core=services.core, settings=slack_settings(services, fake_slack), host="127.0.0.1", port=0
+    )
     running = asyncio.create_task(adapter.run())
     await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("auth.test")))
     await adapter.close()

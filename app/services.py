@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.settings import Settings
 from bot.audit import AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation
 from bot.core import ByokCore
 from bot.limits import MemberLimits
+from bot.openai_gateway import OpenAIGateway
+from bot.ports import ProviderGateway, Store
 from bot.pricing import PriceTable
-from bot.provider import OpenAIGateway, ProviderGateway
-from bot.settings import Settings
 from bot.spending import SpendingCommands
 from bot.usage import UsageLedger
 from bot.vault import KeyVault
-from storage import Store, open_store
+from storage import open_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +55,22 @@ def build_core(
         audit=audit,
         spending=SpendingCommands(store=store, ledger=ledger),
         ledger=ledger,
-        default_model=settings.byok_default_model,
+        default_model=settings.provider.default_model,
     )
     conversation = Conversation(
         store=store,
         commands=commands,
         gateway=gateway,
-        max_context_tokens=settings.byok_max_context_tokens,
-        max_output_tokens=settings.byok_max_output_tokens,
+        max_context_tokens=settings.limits.max_context_tokens,
+        max_output_tokens=settings.limits.max_output_tokens,
         limits=MemberLimits(
             store=store,
             ledger=ledger,
-            max_concurrent=settings.byok_max_concurrent_per_member,
-            per_minute=settings.byok_requests_per_minute,
+            max_concurrent=settings.limits.max_concurrent_per_member,
+            per_minute=settings.limits.requests_per_minute,
         ),
         ledger=ledger,
-        streaming=settings.byok_streaming,
+        streaming=settings.provider.streaming,
     )
     core = ByokCore(
         store=store, commands=commands, conversation=conversation, audit=audit, ledger=ledger
@@ -82,15 +83,15 @@ async def open_services(settings: Settings) -> Services:
 
     Raises MasterKeyError when the keys are missing or cannot open the stored rows.
     """
-    vault = KeyVault(master_keys=settings.master_keys)
-    store = await open_store(settings.database_url)
+    vault = KeyVault(master_keys=settings.vault.master_keys)
+    store = await open_store(settings.storage)
     try:
         vault.check_fingerprints(await store.master_key_fingerprints())
     except BaseException:
         await store.close()
         raise
     gateway = OpenAIGateway(
-        base_url=settings.openai_base_url, timeout=settings.byok_request_timeout
+        base_url=settings.provider.base_url, timeout=settings.provider.request_timeout
     )
     ledger = UsageLedger(store=store, prices=PriceTable.bundled())
     ledger.start()

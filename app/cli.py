@@ -1,4 +1,4 @@
-"""The `byok-bot` command: run, console, init, rotate-master-key."""
+"""The `byok-bot` command: the composition root an operator runs."""
 
 from __future__ import annotations
 
@@ -9,34 +9,22 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-from pydantic import ValidationError
-
-from bot.adapter import AdapterConfigError
+from app.envfile import MASTER_KEYS_VARIABLE, set_master_keys
+from app.settings import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
 from bot.audit import AuditEvent, event_as_json, format_event
-from bot.envfile import MASTER_KEYS_VARIABLE, set_master_keys
+from bot.ports import AdapterConfigError
 from bot.redaction import configure_logging, guard_all_handlers
-from bot.settings import Settings
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
 from storage import StorageConfigError, open_store
 
 log = logging.getLogger("byok-bot")
-ENV_FILE = Path(".env")
+ENV_FILE = DEFAULT_ENV_FILE
 EXIT_CONFIG = 2
 
 
 class ConfigError(Exception):
     """A setting is wrong; the message is one line naming it."""
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        first = error.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError(f"{variable}: {first['msg']}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +67,7 @@ def _parse_since(value: str) -> datetime:
 async def cmd_audit(
     settings: Settings, *, user: str | None, since: datetime | None, as_json: bool
 ) -> int:
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.storage)
     try:
         events = await store.audit_events(user=user, since=since)
     finally:
@@ -92,7 +80,7 @@ async def cmd_audit(
 
 
 def cmd_init(settings: Settings, *, if_missing: bool) -> int:
-    if settings.master_keys:
+    if settings.vault.master_keys:
         if if_missing:
             return 0
         print(
@@ -109,7 +97,7 @@ def cmd_init(settings: Settings, *, if_missing: bool) -> int:
 
 
 async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
-    keys = settings.master_keys
+    keys = settings.vault.master_keys
     if generate:
         if MASTER_KEYS_VARIABLE in os.environ:
             # A new key written to .env would be shadowed by the environment at the next start.
@@ -120,7 +108,7 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
             )
         keys = [generate_master_key(), *keys]
     vault = KeyVault(master_keys=keys)
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.storage)
     try:
         vault.check_fingerprints(await store.master_key_fingerprints())
         if generate:
@@ -146,13 +134,13 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
 async def cmd_invite_url(settings: Settings) -> int:
     from adapters.discord import invite_url
 
-    print(await invite_url(settings))
+    print(await invite_url(settings.discord))
     return 0
 
 
 async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
-    from adapters.registry import build_adapters, run_adapters
-    from bot.services import open_services
+    from app.adapters import build_adapters, run_adapters
+    from app.services import open_services
 
     services = await open_services(settings)
     try:
@@ -170,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log.level)
         match arguments.command:
             case "init":
                 return cmd_init(settings, if_missing=arguments.if_missing)
@@ -189,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
             case _:
                 return asyncio.run(cmd_serve(settings, console_only=arguments.command == "console"))
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"byok-bot: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     except (
         AdapterConfigError,
         ConfigError,

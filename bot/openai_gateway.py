@@ -5,96 +5,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import httpx2
 import openai
 from openai.types.chat import ChatCompletionMessageParam
+
+from bot.ports import ChatChunk, ChatMessage, FailureKind, ProviderError, TokenUsage
 
 log = logging.getLogger(__name__)
 
 # A placeholder so the SDK never falls back to an OPENAI_API_KEY in the operator's
 # environment; every real request carries the asking member's own key.
 _NO_SHARED_KEY = "byok-no-shared-key"
-
-
-class FailureKind(Enum):
-    UNAUTHORIZED = "unauthorized"
-    NO_CREDIT = "no_credit"
-    RATE_LIMITED = "rate_limited"
-    REGION = "region"
-    # A 403 other than the region block: a restricted key, not a wrong one.
-    PERMISSION = "permission"
-    MODEL_NOT_FOUND = "model_not_found"
-    TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
-    SERVER = "server"
-    CUT = "cut"
-    BAD_REQUEST = "bad_request"
-
-    @property
-    def transient(self) -> bool:
-        return self in {
-            FailureKind.TIMEOUT,
-            FailureKind.UNREACHABLE,
-            FailureKind.SERVER,
-            FailureKind.CUT,
-        }
-
-
-_TRANSIENT = frozenset(
-    {FailureKind.TIMEOUT, FailureKind.UNREACHABLE, FailureKind.SERVER, FailureKind.CUT}
-)
-
-
-class ProviderError(Exception):
-    """A classified provider failure; carries no key and no raw provider text."""
-
-    def __init__(
-        self, kind: FailureKind, *, retry_after: float | None = None, request_id: str | None = None
-    ) -> None:
-        super().__init__(kind.value)
-        self.kind = kind
-        self.retry_after = retry_after
-        self.request_id = request_id
-
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: str
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChatChunk:
-    """A piece of a streamed answer: text, or (last) the usage the provider reported."""
-
-    text: str = ""
-    usage: TokenUsage | None = None
-
-
-class ProviderGateway(Protocol):
-    async def list_models(self, api_key: str) -> list[str]: ...
-
-    def stream_chat(
-        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
-    ) -> AsyncGenerator[ChatChunk, None]: ...
-
-    async def complete_chat(
-        self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
-    ) -> ChatChunk:
-        """The whole answer in one response, for endpoints that cannot stream."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 # Longer than any wait worth telling a member about; also keeps `inf` out of the arithmetic.

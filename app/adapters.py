@@ -6,22 +6,22 @@ import asyncio
 from collections.abc import Sequence
 
 from adapters.console import ConsoleAdapter
-from bot.adapter import Adapter, AdapterConfigError
-from bot.services import Services
+from app.services import Services
+from bot.ports import Adapter, AdapterConfigError
 
 
 def build_adapters(services: Services, *, console_only: bool = False) -> list[Adapter]:
     """Every adapter whose tokens are configured; the console when none are."""
     adapters: list[Adapter] = []
     settings = services.settings
-    if not console_only and settings.discord_enabled:
+    if not console_only and settings.discord.enabled:
         from adapters.discord import create_discord_adapter
 
-        adapters.append(create_discord_adapter(services))
-    if not console_only and settings.slack_enabled:
+        adapters.append(create_discord_adapter(core=services.core, settings=settings.discord))
+    if not console_only and settings.slack.enabled:
         from adapters.slack import create_slack_adapter
 
-        adapters.append(create_slack_adapter(services))
+        adapters.append(create_slack_adapter(core=services.core, settings=settings.slack))
     if not adapters:
         adapters.append(ConsoleAdapter(core=services.core, commands=services.commands))
     return adapters

@@ -11,7 +11,7 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.sink import DiscordSink
 from adapters.discord.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.messages import HistoryTurn, IncomingMessage, Member
+from bot.domain import HistoryTurn, IncomingMessage, Member
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,143 @@
+"""The core's vocabulary: who asked, what, where, and the records kept about keys,
+usage and settings. Every package may import this module; it imports nothing of ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The owner of a key: on Discord `workspace` is empty, on Slack it is the team id."""
+
+    platform: str
+    workspace: str
+    user: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace or '-'}:{self.user}"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One earlier turn of the conversation, oldest first, as the adapter read it."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message the bot can read, translated from a platform event."""
+
+    member: Member
+    text: str
+    # A DM, a console DM, or any other place only the member and the bot can see.
+    is_private: bool
+    # The member mentioned the bot (always true in a DM).
+    addressed: bool
+    channel: str = ""
+    # The Discord guild or Slack team the message was posted in; empty in DMs.
+    server: str = ""
+    history: tuple[HistoryTurn, ...] = ()
+
+
+class Severity(Enum):
+    INFO = "info"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A private answer to a command; `severity` lets an adapter show a refusal inline."""
+
+    text: str
+    severity: Severity = Severity.INFO
+
+    @property
+    def ok(self) -> bool:
+        return self.severity is Severity.INFO
+
+
+class ReplyLost(Exception):
+    """Raised by a sink when the platform refuses the answer for good (rate limits outlasted,
+    thread deleted, permission lost): the core stops the provider call, so the member does
+    not pay for text nobody sees, records it, and tells the member privately."""
+
+
+KeyStatus = Literal["valid", "invalid"]
+# The one audit event that survives /forget, with no user on it.
+FORGOTTEN_EVENT = "member_data_forgotten"
+CapPeriod = Literal["daily", "monthly"]
+CapUnit = Literal["usd", "tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    amount: float
+    unit: CapUnit
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One provider call; a failed call has an outcome and no tokens."""
+
+    member: Member
+    server: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    outcome: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """Who did what to a key or a setting, where and with what outcome; never key material."""
+
+    at: datetime
+    platform: str
+    workspace: str
+    user: str | None
+    event: str
+    outcome: str
+    place: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    member: Member
+    sealed: bytes = field(repr=False)
+    masked: str
+    status: KeyStatus
+    set_at: datetime
+    validated_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    """What a server or workspace admin chose; empty `allowed_channels` means every channel."""
+
+    platform: str
+    workspace: str
+    allowed_channels: frozenset[str] = frozenset()
+    default_model: str | None = None
+    threaded: bool = True
+    # Caps on each member's spending in this workspace, set by its admins.
+    member_caps: dict[CapPeriod, Cap] = field(default_factory=dict)
+
+    def allows(self, channel: str) -> bool:
+        return not self.allowed_channels or channel in self.allowed_channels
