@@ -60,10 +60,10 @@ def violations(root: Path = ROOT) -> list[str]:
                 where = f"{path.relative_to(root)}:{line} imports {module}"
                 if not any(within(module, allowed) for allowed in ALLOWED[package]):
                     found.append(where)
+                in_an_adapter = any(within(name, sibling) for sibling in SIBLINGS)
                 for sibling in SIBLINGS:
-                    if within(module, sibling) and not within(name, sibling):
-                        if any(within(name, other) for other in SIBLINGS):
-                            found.append(where)
+                    if in_an_adapter and within(module, sibling) and not within(name, sibling):
+                        found.append(where)
     return found
 
 
