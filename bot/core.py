@@ -6,10 +6,17 @@ import logging
 import re
 
 from bot import texts
+from bot.admin import (
+    ChannelReader,
+    SettingsRefused,
+    SettingsRequest,
+    apply_settings,
+    settings_summary,
+)
 from bot.audit import AuditEvent, AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
-from bot.domain import IncomingMessage, Member, Reply, WorkspaceConfig
+from bot.domain import IncomingMessage, Member, Reply, Severity, WorkspaceConfig
 from bot.keys import contains_key, find_keys
 from bot.ports import ReplySink, Store
 from bot.usage import UsageLedger
@@ -57,6 +64,27 @@ class ByokCore:
 
     async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
         return await self.store.get_workspace_config(message.member.platform, message.server)
+
+    async def configure_workspace(
+        self,
+        actor: Member,
+        *,
+        workspace: str,
+        request: SettingsRequest,
+        channel_id: ChannelReader,
+        place: str,
+    ) -> Reply:
+        """Show or change a workspace's settings for an admin (the adapter has checked the
+        actor's admin rights on the platform's own terms, for this `workspace`)."""
+        config = await self.store.get_workspace_config(actor.platform, workspace)
+        if request.empty:
+            return Reply(settings_summary(config, place=place, changed=False))
+        updated = apply_settings(config, request, channel_id=channel_id)
+        if isinstance(updated, SettingsRefused):
+            return Reply("\n".join(updated.reasons), Severity.REFUSED)
+        # Saved even when unchanged: every act of an admin is audited.
+        await self.update_workspace_config(actor, updated)
+        return Reply(settings_summary(updated, place=place, changed=True))
 
     async def update_workspace_config(self, actor: Member, config: WorkspaceConfig) -> None:
         """Save an admin's choices; the adapter has already checked the actor's admin rights."""

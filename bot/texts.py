@@ -166,3 +166,18 @@ def limit_set(period: str, cap: str) -> str:
 
 def limit_cleared(period: str) -> str:
     return f"Your {period} cap is cleared."
+
+
+CONFIG_BAD_CHANNELS = (
+    "Name the channels with `#channel` mentions separated by spaces, or write `all`."
+)
+CONFIG_BAD_MODEL = (
+    "A model name is one word of letters, digits and `.-_:/`, for example `gpt-4.1-mini`; "
+    "`default` clears it."
+)
+CONFIG_BAD_ANSWERS = "Answers go in a `thread` or `in-place`."
+
+
+def config_unknown_setting(name: str | None) -> str:
+    known = "`channels`, `model`, `answers`, `daily-cap` or `monthly-cap`"
+    return f"I don't know the setting `{name}`; use {known}." if name else f"Use {known}."

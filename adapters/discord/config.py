@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import discord
@@ -10,32 +9,25 @@ from discord import app_commands
 
 from adapters.discord import texts
 from adapters.discord.replies import answer_privately
-from adapters.discord.router import PLATFORM, discord_member
-from bot.admin import BAD_CAP, settings_summary
+from adapters.discord.router import discord_member
+from bot.admin import SettingsRequest
 from bot.core import ByokCore
-from bot.domain import Cap, CapPeriod, WorkspaceConfig
-from bot.limits import parse_cap
 
-_CHANNEL = re.compile(r"<#(\d+)>|\b(\d{15,21})\b")
+# `<#123>` as Discord sends a channel mention, or a bare channel id (a snowflake).
+_CHANNEL = re.compile(r"<#(\d{15,21})>|(\d{15,21})")
 THREAD = "thread"
 IN_PLACE = "in-place"
+PLACE = "server"
 
 
-def parse_channels(text: str) -> frozenset[str] | None:
-    """`all` (every channel), or the mentioned channel ids; None when nothing made sense."""
-    if text.strip().lower() in ("all", "*", "every", "everywhere"):
-        return frozenset()
-    ids = frozenset(a or b for a, b in _CHANNEL.findall(text))
-    return ids or None
+def channel_id(word: str) -> str | None:
+    match = _CHANNEL.fullmatch(word)
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def is_server_admin(interaction: discord.Interaction) -> bool:
     # Discord computes these from the member's roles and sends them with the interaction.
     return interaction.guild_id is not None and interaction.permissions.manage_guild
-
-
-def summary(config: WorkspaceConfig, *, changed: bool) -> str:
-    return settings_summary(config, place="server", changed=changed)
 
 
 def add_config_command(tree: app_commands.CommandTree[discord.Client], core: ByokCore) -> None:
@@ -70,41 +62,17 @@ def add_config_command(tree: app_commands.CommandTree[discord.Client], core: Byo
         if not is_server_admin(interaction):
             await answer_privately(interaction, texts.CONFIG_ADMIN_ONLY)
             return
-        config = await core.store.get_workspace_config(PLATFORM, str(interaction.guild_id))
-        changes: dict[str, object] = {}
-        if channels is not None:
-            allowed = parse_channels(channels)
-            if allowed is None:
-                await answer_privately(interaction, texts.CONFIG_BAD_CHANNELS)
-                return
-            changes["allowed_channels"] = allowed
-        if model is not None:
-            name = model.strip()
-            if not name or any(ch.isspace() for ch in name):
-                await answer_privately(interaction, texts.CONFIG_BAD_MODEL)
-                return
-            changes["default_model"] = None if name.lower() == "default" else name
-        if answers is not None:
-            changes["threaded"] = answers.value == THREAD
-        caps: dict[CapPeriod, Cap] = dict(config.member_caps)
-        requested: tuple[tuple[CapPeriod, str | None], ...] = (
-            ("daily", daily_cap),
-            ("monthly", monthly_cap),
+        reply = await core.configure_workspace(
+            discord_member(interaction.user),
+            workspace=str(interaction.guild_id),
+            request=SettingsRequest(
+                channels=channels,
+                model=model,
+                answers=answers.value if answers else None,
+                daily_cap=daily_cap,
+                monthly_cap=monthly_cap,
+            ),
+            channel_id=channel_id,
+            place=PLACE,
         )
-        for period, text in requested:
-            if text is None:
-                continue
-            request = parse_cap(period, text)
-            if request is None:
-                await answer_privately(interaction, BAD_CAP)
-                return
-            if request.cap is None:
-                caps.pop(period, None)
-            else:
-                caps[period] = request.cap
-        if caps != config.member_caps:
-            changes["member_caps"] = caps
-        if changes:
-            config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
-            await core.update_workspace_config(discord_member(interaction.user), config)
-        await answer_privately(interaction, summary(config, changed=bool(changes)))
+        await answer_privately(interaction, reply.text)

@@ -18,7 +18,3 @@ def dms_closed(user_id: int) -> str:
 
 CONFIG_ADMIN_ONLY = "Only members with the Manage Server permission can change my settings here."
 CONFIG_GUILD_ONLY = "Use `/byok-config` inside a server."
-CONFIG_BAD_CHANNELS = (
-    "Name the channels with `#channel` mentions separated by spaces, or write `all`."
-)
-CONFIG_BAD_MODEL = "A model name has no spaces, for example `gpt-4.1-mini`; `default` clears it."

@@ -26,6 +26,12 @@ def workspace_of(context: AsyncBoltContext) -> str:
     return context.enterprise_id or context.team_id or ""
 
 
+def settings_scope(context: AsyncBoltContext) -> str:
+    """Admins' settings belong to one workspace (team), also on Enterprise Grid, where keys
+    belong to the org: a workspace admin can change only the workspace they administer."""
+    return context.team_id or context.enterprise_id or ""
+
+
 def mention_pattern(bot_user_id: str) -> re.Pattern[str]:
     return re.compile(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -15,96 +15,53 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
-from adapters.slack.bridge import PLATFORM, Bridge
-from bot.admin import BAD_CAP, settings_summary
-from bot.domain import Cap, CapPeriod, Member, WorkspaceConfig
-from bot.limits import parse_cap
+from adapters.slack.bridge import Bridge, settings_scope
+from bot.admin import SettingsRefused, parse_settings_text
+from bot.domain import Member
 
 log = logging.getLogger(__name__)
 
 CONFIG_COMMAND = "/byok-config"
+PLACE = "workspace"
 # With should_escape, Slack sends `#general` as `<#C0123|general>`; bare ids are taken too.
 _CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
-_MODEL = re.compile(r"[\w.:/-]+")
-_ALL = frozenset({"all", "*", "every", "everywhere"})
-_THREAD = frozenset({"thread", "threaded", "threads"})
-_IN_PLACE = frozenset({"in-place", "in place", "inplace", "in_place"})
 
 Payload = dict[str, Any]
 
 
-def parse_channels(text: str) -> frozenset[str] | None:
-    """`all` (every channel), or the channels named; None when any word is not a channel."""
-    if text.strip().lower() in _ALL:
-        return frozenset()
-    ids: set[str] = set()
-    for word in text.split():
-        mention = _CHANNEL_MENTION.fullmatch(word)
-        if mention is not None:
-            ids.add(mention.group(1))
-        elif _CHANNEL_ID.fullmatch(word):
-            ids.add(word)
-        else:
-            return None
-    return frozenset(ids) or None
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The workspace whose settings a command changes, and how the app was installed there."""
+
+    workspace: str
+    org_install: bool
 
 
-def apply_settings(config: WorkspaceConfig, text: str) -> WorkspaceConfig | str:
-    """The config with every `name value` of `text` applied, or what was wrong with it."""
-    changes: dict[str, Any] = {}
-    caps: dict[CapPeriod, Cap] = dict(config.member_caps)
-    for part in text.split(";"):
-        words = part.split(maxsplit=1)
-        if not words:
-            continue
-        name = words[0].lower().replace("_", "-")
-        value = words[1].strip() if len(words) > 1 else ""
-        if name == "channels":
-            allowed = parse_channels(value)
-            if allowed is None:
-                return texts.CONFIG_BAD_CHANNELS
-            changes["allowed_channels"] = allowed
-        elif name == "model":
-            if not _MODEL.fullmatch(value):
-                return texts.CONFIG_BAD_MODEL
-            changes["default_model"] = None if value.lower() == "default" else value
-        elif name == "answers":
-            answers = " ".join(value.lower().split())
-            if answers in _THREAD:
-                changes["threaded"] = True
-            elif answers in _IN_PLACE:
-                changes["threaded"] = False
-            else:
-                return texts.CONFIG_BAD_ANSWERS
-        elif name in ("daily-cap", "monthly-cap"):
-            period: CapPeriod = "daily" if name == "daily-cap" else "monthly"
-            request = parse_cap(period, value)
-            if request is None:
-                return BAD_CAP
-            if request.cap is None:
-                caps.pop(period, None)
-            else:
-                caps[period] = request.cap
-        else:
-            return texts.config_unknown_setting(words[0])
-    if caps != config.member_caps:
-        changes["member_caps"] = caps
-    return dataclasses.replace(config, **changes)
+def channel_id(word: str) -> str | None:
+    mention = _CHANNEL_MENTION.fullmatch(word)
+    if mention is not None:
+        return mention.group(1)
+    return word if _CHANNEL_ID.fullmatch(word) else None
 
 
-def summary(config: WorkspaceConfig, *, changed: bool) -> str:
-    return settings_summary(config, place="workspace", changed=changed)
+async def may_configure(client: AsyncWebClient, user: str, *, org_install: bool) -> bool | None:
+    """Slack's own word on the user's role; None when Slack could not be asked.
 
-
-async def is_workspace_admin(client: AsyncWebClient, user: str) -> bool | None:
-    """Slack's own word on the user's role; None when Slack could not be asked."""
+    Org admins and owners of an Enterprise Grid administer every workspace of the org.
+    On an org-wide install the token speaks for the whole org, so its workspace roles
+    cannot say which workspace a user administers: only org admins and owners may."""
     try:
         response = await client.users_info(user=user)
     except SlackApiError as error:
         log.warning("users.info failed for %s: %s", user, error.response.get("error"))
         return None
     profile = response.get("user") or {}
+    org_role = profile.get("enterprise_user") or {}
+    if any(bool(org_role.get(flag)) for flag in ("is_admin", "is_owner")):
+        return True
+    if org_install:
+        return False
     return any(bool(profile.get(flag)) for flag in ("is_admin", "is_owner", "is_primary_owner"))
 
 
@@ -126,30 +83,29 @@ class ConfigCommand:
         await ack()
         member = self._bridge.member(context, str(command["user_id"]))
         text = str(command.get("text") or "").strip()
+        scope = Scope(settings_scope(context), org_install=bool(context.is_enterprise_install))
         self._bridge.tasks.spawn(
-            self._run(client, respond, member, text), name="slack-command-byok-config"
+            self._run(client, respond, member, scope, text), name="slack-command-byok-config"
         )
 
     async def _run(
-        self, client: AsyncWebClient, respond: AsyncRespond, member: Member, text: str
+        self, client: AsyncWebClient, respond: AsyncRespond, member: Member, scope: Scope, text: str
     ) -> None:
-        await respond(text=await self._answer(client, member, text), response_type="ephemeral")
+        answer = await self._answer(client, member, scope, text)
+        await respond(text=answer, response_type="ephemeral")
 
-    async def _answer(self, client: AsyncWebClient, member: Member, text: str) -> str:
-        admin = await is_workspace_admin(client, member.user)
+    async def _answer(self, client: AsyncWebClient, member: Member, scope: Scope, text: str) -> str:
+        admin = await may_configure(client, member.user, org_install=scope.org_install)
         if admin is None:
             return texts.CONFIG_CHECK_FAILED
         if not admin:
-            return texts.CONFIG_ADMIN_ONLY
-        core = self._bridge.core
-        config = await core.store.get_workspace_config(PLATFORM, member.workspace)
+            return texts.CONFIG_ORG_ADMIN_ONLY if scope.org_install else texts.CONFIG_ADMIN_ONLY
         if text.lower() == "help":
             return texts.CONFIG_SYNTAX
-        updated = apply_settings(config, text)
-        if isinstance(updated, str):
-            return f"{updated}\n{texts.CONFIG_SYNTAX}"
-        # Any setting given is saved, even an unchanged one: the admin's act is audited.
-        changed = bool(text)
-        if changed:
-            await core.update_workspace_config(member, updated)
-        return summary(updated, changed=changed)
+        request = parse_settings_text(text)
+        if isinstance(request, SettingsRefused):
+            return "\n".join([*request.reasons, texts.CONFIG_SYNTAX])
+        reply = await self._bridge.core.configure_workspace(
+            member, workspace=scope.workspace, request=request, channel_id=channel_id, place=PLACE
+        )
+        return reply.text if reply.ok else f"{reply.text}\n{texts.CONFIG_SYNTAX}"

@@ -13,7 +13,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.bridge import PLATFORM, Bridge, mention_pattern, unescape, without_mention
+from adapters.slack.bridge import (
+    PLATFORM,
+    Bridge,
+    mention_pattern,
+    settings_scope,
+    unescape,
+    without_mention,
+)
 from adapters.slack.bridge import workspace_of as _workspace_of
 from adapters.slack.sink import Place, SlackReplySink
 from bot.domain import HistoryTurn, IncomingMessage, Member
@@ -160,7 +167,7 @@ class EventListeners:
         addressed = private or event.get("type") == "app_mention"
         thread_ts: str | None = in_thread
         if thread_ts is None and not private and addressed:
-            config = await bridge.core.store.get_workspace_config(PLATFORM, member.workspace)
+            config = await bridge.core.store.get_workspace_config(PLATFORM, settings_scope(context))
             thread_ts = ts if config.threaded else None
         history: tuple[HistoryTurn, ...] = ()
         if addressed:
@@ -171,7 +178,7 @@ class EventListeners:
             is_private=private,
             addressed=addressed,
             channel=channel,
-            server=member.workspace,
+            server=settings_scope(context),
             history=history,
         )
         sink = SlackReplySink(

@@ -43,6 +43,10 @@ def key_status_line(masked: str, working: bool) -> str:
 MODAL_CHECKING = "Checking your key with the provider… this window will show the result."
 
 CONFIG_ADMIN_ONLY = "Only workspace admins and owners can change my settings here."
+CONFIG_ORG_ADMIN_ONLY = (
+    "I'm installed for the whole Enterprise Grid org, so only org admins and owners "
+    "can change my settings."
+)
 CONFIG_CHECK_FAILED = "I couldn't check your admin rights with Slack just now. Please try again."
 CONFIG_SYNTAX = (
     "Usage, one setting or several separated by `;`:\n"
@@ -53,12 +57,3 @@ CONFIG_SYNTAX = (
     "• `/byok-config daily-cap 2 usd`, `monthly-cap 50000 tokens`, or `daily-cap off`\n"
     "Nothing was changed."
 )
-CONFIG_BAD_CHANNELS = (
-    "Name the channels with `#channel` mentions separated by spaces, or write `all`."
-)
-CONFIG_BAD_MODEL = "A model name is one word, for example `gpt-4.1-mini`; `default` clears it."
-CONFIG_BAD_ANSWERS = "Answers go in a `thread` or `in-place`."
-
-
-def config_unknown_setting(name: str) -> str:
-    return f"I don't know the setting `{name}`."

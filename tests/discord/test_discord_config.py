@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot import texts as core_texts
 from bot.domain import Cap, WorkspaceConfig
 from tests.discord.conftest import Bot
+from tests.fakes.core import make_key
 from tests.fakes.discord.payloads import MANAGE_GUILD, PUBLIC_THREAD
 from tests.fakes.discord.server import EPHEMERAL
 
@@ -137,3 +138,18 @@ async def test_admin_caps_each_members_spending_in_the_server(bot: Bot) -> None:
     )
     await fake.wait_for(lambda: bool(cleared.texts))
     assert (await config(bot)).member_caps == {}
+
+
+async def test_a_key_given_as_the_model_is_refused_stored_nowhere_and_not_echoed(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    key = make_key()
+    record = await fake.command(
+        bot.alice, bot.general, "byok-config", {"model": key}, permissions=MANAGE_GUILD
+    )
+    await fake.wait_for(lambda: bool(record.texts))
+    assert record.texts[-1] == core_texts.CONFIG_BAD_MODEL
+    assert key not in " ".join(record.texts)
+    assert await config(bot) == WorkspaceConfig("discord", str(bot.guild.id))
+    assert all(key not in call.raw for call in fake.calls)

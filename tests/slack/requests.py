@@ -38,10 +38,19 @@ class Answer:
 class SlackSender:
     """Posts signed requests to the adapter's endpoint, like Slack's servers do."""
 
-    def __init__(self, url: str, *, team: str = TEAM, enterprise: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        team: str = TEAM,
+        enterprise: str | None = None,
+        org_install: bool = False,
+    ) -> None:
         self.url = url
         self.team = team
         self.enterprise = enterprise
+        # The app was installed org-wide on Enterprise Grid (one install for every workspace).
+        self.org_install = org_install
 
     async def post(
         self,
@@ -73,6 +82,8 @@ class SlackSender:
         }
         if self.enterprise:
             body["enterprise_id"] = self.enterprise
+        if self.org_install:
+            body["is_enterprise_install"] = True
         return body
 
     async def event(self, event: dict[str, Any], **signing: Any) -> Answer:
@@ -94,6 +105,8 @@ class SlackSender:
         }
         if self.enterprise:
             form["enterprise_id"] = self.enterprise
+        if self.org_install:
+            form["is_enterprise_install"] = "true"
         return await self.post(urlencode(form), "application/x-www-form-urlencoded")
 
     async def interaction(self, payload: dict[str, Any]) -> Answer:
@@ -105,6 +118,8 @@ class SlackSender:
         }
         if self.enterprise:
             payload["enterprise"] = {"id": self.enterprise, "name": "Grid"}
+        if self.org_install:
+            payload["is_enterprise_install"] = True
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post(body, "application/x-www-form-urlencoded")
 

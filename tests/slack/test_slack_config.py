@@ -11,7 +11,7 @@ from app.services import Services
 from bot import texts
 from bot.admin import BAD_CAP
 from bot.domain import Cap, Member, WorkspaceConfig
-from tests.fakes.core import with_key
+from tests.fakes.core import make_key, with_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM
@@ -153,11 +153,14 @@ async def test_bad_syntax_gets_the_help_and_changes_nothing(
     for text, problem in [
         # A good setting before a bad one is not saved either.
         ("answers in-place; daily-cap lots", BAD_CAP),
-        ("channels general", slack_texts.CONFIG_BAD_CHANNELS),
-        ("channels", slack_texts.CONFIG_BAD_CHANNELS),
-        ("model two words", slack_texts.CONFIG_BAD_MODEL),
-        ("answers sideways", slack_texts.CONFIG_BAD_ANSWERS),
-        ("colour blue", slack_texts.config_unknown_setting("colour")),
+        ("channels general", texts.CONFIG_BAD_CHANNELS),
+        ("channels", texts.CONFIG_BAD_CHANNELS),
+        ("model two words", texts.CONFIG_BAD_MODEL),
+        ("answers sideways", texts.CONFIG_BAD_ANSWERS),
+        ("colour blue", texts.config_unknown_setting("colour")),
+        # A key is never taken as a model, nor repeated back.
+        (f"model {make_key()}", texts.CONFIG_BAD_MODEL),
+        (f"{make_key('sk-')} blue", texts.config_unknown_setting(None)),
     ]:
         reply = await configure(slack, sender, fake_slack, text)
         assert reply["text"] == f"{problem}\n{slack_texts.CONFIG_SYNTAX}", text
@@ -188,12 +191,66 @@ async def test_without_text_the_settings_are_shown(
     assert BOT_USER not in text
 
 
-async def test_on_enterprise_grid_the_settings_belong_to_the_org(
+async def test_on_grid_a_workspace_admin_changes_only_their_own_workspace(
+    make_adapter: AdapterFactory,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    """Keys belong to the org, settings to the workspace whose admin chose them."""
+    fake_slack.enterprise = "E0001"
+    slack = await make_adapter()
+    url = f"http://127.0.0.1:{slack.port}/slack/events"
+    first = SlackSender(url, team=TEAM, enterprise="E0001")
+    second = SlackSender(url, team="T0002", enterprise="E0001")
+    fake_slack.admins.add(ADMIN)
+    reply = await configure(slack, first, fake_slack, "model gpt-4o; channels CHELP")
+    assert reply["text"].startswith("Saved.")
+    assert (await stored(services, TEAM)).default_model == "gpt-4o"
+    assert (await stored(services, "T0002")) == WorkspaceConfig("slack", "T0002")
+    assert (await stored(services, "E0001")) == WorkspaceConfig("slack", "E0001")
+
+    # A member of the org asking in the second workspace gets its (default) settings.
+    await with_key(services, fake_openai, Member("slack", "E0001", "UALICE"))
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> hi")
+    await second.event({**mention("UALICE", "hi", ts), "team": "T0002"})
+    await slack.wait_idle()
+    (request,) = fake_openai.chat_requests()
+    assert request.body is not None and request.body["model"] != "gpt-4o"
+    assert fake_slack.calls_to("chat.postEphemeral") == []
+
+
+async def test_on_an_org_wide_install_only_org_admins_may_configure(
     make_adapter: AdapterFactory, fake_slack: FakeSlack, services: Services
 ) -> None:
+    fake_slack.enterprise = "E0001"
+    slack = await make_adapter()
+    sender = SlackSender(
+        f"http://127.0.0.1:{slack.port}/slack/events", enterprise="E0001", org_install=True
+    )
+    # A workspace admin's role cannot say which workspace of the org they administer.
+    fake_slack.admins.add(ADMIN)
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o")
+    assert reply["text"] == slack_texts.CONFIG_ORG_ADMIN_ONLY
+    assert (await stored(services, TEAM)).default_model is None
+
+    fake_slack.org_admins.add("UORGADMIN")
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o", user="UORGADMIN")
+    assert reply["text"].startswith("Saved.")
+    assert (await stored(services, TEAM)).default_model == "gpt-4o"
+    fake_slack.org_owners.add("UORGOWNER")
+    reply = await configure(slack, sender, fake_slack, "answers in-place", user="UORGOWNER")
+    assert reply["text"].startswith("Saved.")
+
+
+async def test_org_admins_may_configure_a_workspace_install_too(
+    make_adapter: AdapterFactory, fake_slack: FakeSlack, services: Services
+) -> None:
+    fake_slack.enterprise = "E0001"
     slack = await make_adapter()
     sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events", enterprise="E0001")
-    fake_slack.admins.add(ADMIN)
-    await configure(slack, sender, fake_slack, "model gpt-4o")
-    assert (await stored(services, "E0001")).default_model == "gpt-4o"
-    assert (await stored(services, TEAM)).default_model is None
+    fake_slack.org_admins.add("UORGADMIN")
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o", user="UORGADMIN")
+    assert reply["text"].startswith("Saved.")
+    reply = await configure(slack, sender, fake_slack, "model gpt-4o", user="UBOB")
+    assert reply["text"] == slack_texts.CONFIG_ADMIN_ONLY

@@ -49,6 +49,9 @@ class FakeSlack:
     admins: set[str] = field(default_factory=set)
     owners: set[str] = field(default_factory=set)
     primary_owners: set[str] = field(default_factory=set)
+    # Enterprise Grid org admins and owners (users.info `enterprise_user`).
+    org_admins: set[str] = field(default_factory=set)
+    org_owners: set[str] = field(default_factory=set)
     calls: list[ApiCall] = field(default_factory=list)
     # Posts to a slash command's response_url.
     responses: list[ApiCall] = field(default_factory=list)
@@ -274,17 +277,24 @@ class FakeSlack:
         user = str(args.get("user") or "")
         if not user:
             return {"error": "user_not_found"}
-        return {
-            "user": {
-                "id": user,
-                "team_id": self.team,
-                "name": user.lower(),
-                "is_admin": user in self.admins,
-                "is_owner": user in self.owners or user in self.primary_owners,
-                "is_primary_owner": user in self.primary_owners,
-                "is_bot": user == BOT_USER,
-            }
+        profile: dict[str, Any] = {
+            "id": user,
+            "team_id": self.team,
+            "name": user.lower(),
+            "is_admin": user in self.admins,
+            "is_owner": user in self.owners or user in self.primary_owners,
+            "is_primary_owner": user in self.primary_owners,
+            "is_bot": user == BOT_USER,
         }
+        if self.enterprise:
+            profile["enterprise_user"] = {
+                "id": user,
+                "enterprise_id": self.enterprise,
+                "is_admin": user in self.org_admins,
+                "is_owner": user in self.org_owners,
+                "teams": [self.team],
+            }
+        return {"user": profile}
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"view": {"id": "V0001", **self._view(args)}}
