@@ -159,7 +159,7 @@ class OpenAIGateway:
             # The body stopped mid-way: a cut stream, not a complete answer.
             kind = FailureKind.CUT
         else:
-            log.error("unexpected provider failure of type %s", type(exc).__name__)
+            log.error("unexpected provider failure", exc_info=exc)
             kind = FailureKind.SERVER
         log.warning(
             "provider call failed: %s (%s) request_id=%s",

@@ -14,7 +14,7 @@ from adapters.discord.render import NO_MENTIONS
 from adapters.discord.replies import answer_privately
 from adapters.discord.router import MessageRouter
 from adapters.discord.slash import add_member_commands
-from adapters.discord.tasks import BackgroundTasks
+from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,21 @@ def intents_for(options: DiscordOptions) -> discord.Intents:
     return intents
 
 
+class CommandTree(app_commands.CommandTree[discord.Client]):
+    """Slash commands; a failure is logged with its traceback and told to the member."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        name = interaction.command.name if interaction.command else "?"
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        log.error("/%s failed for %s", name, interaction.user.id, exc_info=cause)
+        try:
+            await answer_privately(interaction, texts.COMMAND_FAILED)
+        except discord.HTTPException as failure:
+            log.warning("could not report the failure of /%s: HTTP %s", name, failure.status)
+
+
 class ByokDiscordClient(discord.Client):
     def __init__(self, *, core: ByokCore, options: DiscordOptions) -> None:
         super().__init__(
@@ -37,8 +52,7 @@ class ByokDiscordClient(discord.Client):
         self.core = core
         self.options = options
         self.background = BackgroundTasks()
-        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self)
-        self.tree.on_error = self._command_failed  # type: ignore[method-assign]
+        self.tree = CommandTree(self)
         add_member_commands(self.tree, core.commands)
         add_config_command(self.tree, core)
         self._router = MessageRouter(
@@ -70,19 +84,8 @@ class ByokDiscordClient(discord.Client):
             )
 
     async def close(self) -> None:
-        await self.background.cancel_all()
+        await self.background.close()
         await super().close()
-
-    async def _command_failed(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        name = interaction.command.name if interaction.command else "?"
-        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        log.error("/%s failed for %s: %s", name, interaction.user.id, type(cause).__name__)
-        try:
-            await answer_privately(interaction, texts.COMMAND_FAILED)
-        except discord.HTTPException as failure:
-            log.warning("could not report the failure of /%s: HTTP %s", name, failure.status)
 
 
 def quiet_gateway_payloads() -> None:

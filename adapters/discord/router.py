@@ -9,7 +9,7 @@ import discord
 from adapters.discord.history import read_history, strip_mentions_of, thread_starter
 from adapters.discord.options import DiscordOptions
 from adapters.discord.sink import DiscordSink
-from adapters.discord.tasks import BackgroundTasks
+from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 from bot.domain import HistoryTurn, IncomingMessage, Member
 

@@ -14,7 +14,7 @@ import discord
 
 from adapters.discord import texts
 from adapters.discord.render import NO_MENTIONS, split_message, thread_name
-from adapters.discord.tasks import BackgroundTasks
+from adapters.tasks import BackgroundTasks
 from bot.domain import ReplyLost
 
 log = logging.getLogger(__name__)

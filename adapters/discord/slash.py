@@ -44,8 +44,9 @@ class SetKeyModal(discord.ui.Modal):
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction, error: Exception
     ) -> None:
-        # The library's default would log the modal; log only what went wrong, never its value.
-        log.error("/setkey modal failed for %s: %s", interaction.user.id, type(error).__name__)
+        # The library's default would log the modal and its fields; log the failure alone
+        # (the key filter scrubs the traceback too).
+        log.error("/setkey modal failed for %s", interaction.user.id, exc_info=error)
         # Drop the modal now rather than keep the typed key around until it times out.
         self.stop()
         await answer_privately(interaction, texts.COMMAND_FAILED)

@@ -8,7 +8,7 @@ from adapters.slack.render import MESSAGE_LIMIT
 from adapters.slack.runner import SlackAdapter
 from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import Pacing
-from adapters.slack.tasks import TaskTracker
+from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 from bot.ports import AdapterConfigError
 
@@ -45,7 +45,7 @@ def create_slack_adapter(
             "SLACK_SIGNING_SECRET: required in HTTP mode (copy it from your Slack app's "
             "Basic Information page, or set SLACK_APP_TOKEN to use Socket Mode)"
         )
-    tasks = TaskTracker()
+    tasks = BackgroundTasks()
     bridge = Bridge(
         core=core,
         tasks=tasks,

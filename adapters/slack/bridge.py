@@ -11,8 +11,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.sink import Pacing, StreamSupport
-from adapters.slack.tasks import TaskTracker
 from adapters.slack.views import home_view
+from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 from bot.domain import Member
 
@@ -50,7 +50,7 @@ def unescape(text: str) -> str:
 @dataclass
 class Bridge:
     core: ByokCore
-    tasks: TaskTracker
+    tasks: BackgroundTasks
     pacing: Pacing = field(default_factory=Pacing)
     streams: StreamSupport = field(default_factory=StreamSupport)
     # How long a /setkey submission may wait for the provider before the modal says "checking".

@@ -121,9 +121,7 @@ class CommandListeners:
             )
             return
         if checking.exception() is not None:
-            log.error(
-                "/setkey check failed for %s: %s", member, type(checking.exception()).__name__
-            )
+            log.error("/setkey check failed for %s", member, exc_info=checking.exception())
             await ack(response_action="errors", errors={KEY_BLOCK: slack_texts.COMMAND_FAILED})
             return
         reply = checking.result()
@@ -149,7 +147,7 @@ class CommandListeners:
             text = (await checking).text
         except Exception as error:
             # The modal must not stay on "checking" forever.
-            log.error("/setkey check failed for %s: %s", member, type(error).__name__)
+            log.error("/setkey check failed for %s", member, exc_info=error)
             text = slack_texts.COMMAND_FAILED
         finally:
             if not checking.done():

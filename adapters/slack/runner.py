@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.tasks import TaskTracker
+from adapters.tasks import BackgroundTasks
 from bot.ports import AdapterConfigError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class SlackAdapter:
         self,
         *,
         app: AsyncApp,
-        tasks: TaskTracker,
+        tasks: BackgroundTasks,
         app_token: str | None,
         host: str,
         port: int,
@@ -110,7 +110,7 @@ class SlackAdapter:
 
     async def wait_idle(self) -> None:
         """Until every answer and command started so far has finished (for tests)."""
-        await self._tasks.wait_idle()
+        await self._tasks.idle()
 
     async def close(self) -> None:
         if self._closed:

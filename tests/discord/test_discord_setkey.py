@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from adapters.discord import texts as discord_texts
 from bot.domain import Member
 from tests.discord.conftest import Bot
 from tests.fakes import openai_server
@@ -126,3 +127,19 @@ async def test_model_autocomplete_lists_the_members_own_models(bot: Bot) -> None
     nobody = await fake.autocomplete(bot.bob, bot.general, "model", "name", "")
     await fake.wait_for(lambda: nobody.choices is not None)
     assert nobody.choices == []
+
+
+async def test_a_failing_command_is_logged_with_its_traceback_and_told_privately(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(member: Member, name: str, argument: str = "") -> None:
+        raise RuntimeError("the database went away")
+
+    # Fault injection in our own core; discord.py and the fake Discord stay real.
+    monkeypatch.setattr(bot.services.core.commands, "run", broken)
+    with caplog.at_level(logging.ERROR):
+        record = await bot.fake.command(bot.alice, bot.general, "mykey", None)
+        await bot.fake.wait_for(lambda: bool(record.texts))
+    assert record.texts[-1] == discord_texts.COMMAND_FAILED
+    (logged,) = [r for r in caplog.records if "/mykey failed" in r.getMessage()]
+    assert logged.exc_info is not None and "the database went away" in str(logged.exc_info[1])

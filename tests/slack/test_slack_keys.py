@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
+import pytest
+
 from adapters.slack import SlackAdapter
+from adapters.slack import texts as slack_texts
 from adapters.slack.views import HOME_REMOVE_ACTION, HOME_SET_ACTION, KEY_BLOCK, SETKEY_CALLBACK
 from app.services import Services
 from bot import texts
@@ -220,3 +224,27 @@ async def test_url_verification_answers_the_challenge_only_when_signed(
     assert answer.status == 200 and "c-123" in answer.text
     forged = await sender.post(body, "application/json", signature="v0=" + "1" * 64)
     assert forged.status == 401 and "c-123" not in forged.text
+
+
+async def test_a_failing_key_check_is_logged_with_its_traceback_and_shown_inline(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(member: Member, raw: str) -> None:
+        raise RuntimeError("the database went away")
+
+    # Fault injection in our own core; Slack, bolt and the HTTP path stay real.
+    monkeypatch.setattr(services.core.commands, "set_key", broken)
+    key = make_key()
+    with caplog.at_level(logging.ERROR):
+        submitted = await sender.submit_key("UALICE", key)
+    assert submitted.json() == {
+        "response_action": "errors",
+        "errors": {KEY_BLOCK: slack_texts.COMMAND_FAILED},
+    }
+    (record,) = [r for r in caplog.records if "/setkey check failed" in r.getMessage()]
+    assert record.exc_info is not None and "the database went away" in str(record.exc_info[1])
+    assert key not in caplog.text
