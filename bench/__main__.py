@@ -14,7 +14,7 @@ import gc
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,9 +50,9 @@ class NewClientPerMessage(OpenAIGateway):
         super().__init__(base_url=base_url, timeout=timeout)
         self._base = base_url
 
-    async def stream_chat(  # type: ignore[override]
+    async def stream_chat(
         self, *, api_key: str, model: str, messages: Sequence[ChatMessage], max_tokens: int
-    ):
+    ) -> AsyncGenerator[ChatChunk, None]:
         client = openai.AsyncOpenAI(api_key=api_key, base_url=self._base, max_retries=0)
         try:
             stream = await client.chat.completions.create(

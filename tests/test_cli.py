@@ -112,7 +112,7 @@ async def test_rotation_end_to_end(tmp_path: Path, fake_openai: FakeOpenAI) -> N
     )
     try:
         resealed = [
-            e.user for e in await services.store.audit_events() if e.event == "key_resealed"
+            e.user or "" for e in await services.store.audit_events() if e.event == "key_resealed"
         ]
         assert sorted(resealed) == ["alice", "bob"]
     finally:

@@ -46,6 +46,7 @@ def test_configure_logging_masks_keys_on_stderr(capsys: pytest.CaptureFixture[st
         logging.getLogger("any.module").warning("oops %s", key)
         err = capsys.readouterr().err
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
     assert "oops" in err
     assert key not in err and f"{key[:7]}...{key[-4:]}" in err

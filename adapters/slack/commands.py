@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -16,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts as slack_texts
 from adapters.slack.bridge import Bridge
 from adapters.slack.config import CONFIG_COMMAND, ConfigCommand
+from adapters.slack.payloads import InteractionBody, SlashCommand, SubmittedView
 from adapters.slack.views import (
     HOME_REMOVE_ACTION,
     HOME_SET_ACTION,
@@ -47,8 +47,6 @@ _NO_ARGUMENT = frozenset({"removekey", "mykey", "usage", "forget", "help"})
 # Commands after which the App Home may show something new.
 _CHANGES_HOME = frozenset({"setkey", "removekey", "model", "forget"})
 
-Payload = dict[str, Any]
-
 
 class CommandListeners:
     def __init__(self, bridge: Bridge) -> None:
@@ -65,7 +63,7 @@ class CommandListeners:
     async def on_command(
         self,
         ack: AsyncAck,
-        command: Payload,
+        command: SlashCommand,
         context: AsyncBoltContext,
         client: AsyncWebClient,
         respond: AsyncRespond,
@@ -105,7 +103,7 @@ class CommandListeners:
             log.warning("setkey modal not opened for %s: %s", member, error.response.get("error"))
 
     async def on_setkey_submitted(
-        self, ack: AsyncAck, view: Payload, body: Payload, context: AsyncBoltContext
+        self, ack: AsyncAck, view: SubmittedView, body: InteractionBody, context: AsyncBoltContext
     ) -> None:
         member = self._bridge.member(context, body["user"]["id"])
         checking = asyncio.ensure_future(
@@ -159,14 +157,22 @@ class CommandListeners:
         await self._bridge.publish_home(client, member)
 
     async def on_home_set(
-        self, ack: AsyncAck, body: Payload, context: AsyncBoltContext, client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: InteractionBody,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         member = self._bridge.member(context, body["user"]["id"])
         await self._open_modal(client, str(body["trigger_id"]), member)
 
     async def on_home_remove(
-        self, ack: AsyncAck, body: Payload, context: AsyncBoltContext, client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: InteractionBody,
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         member = self._bridge.member(context, body["user"]["id"])

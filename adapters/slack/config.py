@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -16,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.bridge import Bridge, settings_scope
+from adapters.slack.payloads import SlashCommand
 from bot.admin import SettingsRefused, parse_settings_text
 from bot.domain import Member
 
@@ -26,8 +26,6 @@ PLACE = "workspace"
 # With should_escape, Slack sends `#general` as `<#C0123|general>`; bare ids are taken too.
 _CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
-
-Payload = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,7 @@ class ConfigCommand:
     async def on_command(
         self,
         ack: AsyncAck,
-        command: Payload,
+        command: SlashCommand,
         context: AsyncBoltContext,
         client: AsyncWebClient,
         respond: AsyncRespond,

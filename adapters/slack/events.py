@@ -6,7 +6,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -22,6 +21,12 @@ from adapters.slack.bridge import (
     without_mention,
 )
 from adapters.slack.bridge import workspace_of as _workspace_of
+from adapters.slack.payloads import (
+    EventEnvelope,
+    HomeOpenedEvent,
+    MessageEvent,
+    UninstallEvent,
+)
 from adapters.slack.sink import Place, SlackReplySink
 from bot.domain import HistoryTurn, IncomingMessage, Member
 from bot.keys import contains_key
@@ -46,10 +51,8 @@ _REMEMBER_EVENTS_FOR = 10 * 60.0
 _HISTORY_PAGE = 200
 _MAX_HISTORY_PAGES = 10
 
-Event = dict[str, Any]
 
-
-def _from_member(event: Event) -> bool:
+def _from_member(event: MessageEvent) -> bool:
     return (
         event.get("subtype") in _MEMBER_SUBTYPES
         and not event.get("bot_id")
@@ -58,7 +61,7 @@ def _from_member(event: Event) -> bool:
 
 
 def history_from(
-    messages: list[Event], *, before_ts: str, bot_user_id: str | None, bot_id: str | None
+    messages: list[MessageEvent], *, before_ts: str, bot_user_id: str | None, bot_id: str | None
 ) -> tuple[HistoryTurn, ...]:
     """The conversation so far as the model should read it, oldest first."""
     turns: list[HistoryTurn] = []
@@ -83,7 +86,7 @@ class EventListeners:
         # event id -> when it was first seen, oldest first.
         self._answered: OrderedDict[str, float] = OrderedDict()
 
-    def _first_delivery(self, body: Event) -> bool:
+    def _first_delivery(self, body: EventEnvelope) -> bool:
         """False for an event already answered; only answered events are remembered."""
         event_id = body.get("event_id")
         if not isinstance(event_id, str):
@@ -104,18 +107,22 @@ class EventListeners:
         app.event("app_uninstalled")(self.on_uninstall)
         app.event("tokens_revoked")(self.on_uninstall)
 
-    async def on_mention(self, event: Event, body: Event, context: AsyncBoltContext) -> None:
+    async def on_mention(
+        self, event: MessageEvent, body: EventEnvelope, context: AsyncBoltContext
+    ) -> None:
         if not _from_member(event) or not self._first_delivery(body):
             return
         self._bridge.tasks.spawn(self._turn(event, context, private=False), name="slack-mention")
 
-    async def on_message(self, event: Event, body: Event, context: AsyncBoltContext) -> None:
+    async def on_message(
+        self, event: MessageEvent, body: EventEnvelope, context: AsyncBoltContext
+    ) -> None:
         private = event.get("channel_type") == "im"
         edited = event.get("subtype") == "message_changed"
         if edited and not private:
             # A key edited into a channel message is as exposed as one posted there; the edit
             # is never answered, only checked.
-            event = {**(event.get("message") or {}), "channel": event.get("channel")}
+            event = {**event.get("message", MessageEvent()), "channel": event.get("channel", "")}
         if not _from_member(event):
             return
         bot = context.bot_user_id
@@ -127,7 +134,7 @@ class EventListeners:
             return
         self._bridge.tasks.spawn(self._turn(event, context, private=private), name="slack-message")
 
-    async def on_home_opened(self, event: Event, context: AsyncBoltContext) -> None:
+    async def on_home_opened(self, event: HomeOpenedEvent, context: AsyncBoltContext) -> None:
         if event.get("tab") != "home" or context.client is None:
             return
         member = self._bridge.member(context, event["user"])
@@ -135,7 +142,7 @@ class EventListeners:
             self._bridge.publish_home(context.client, member), name="slack-home"
         )
 
-    async def on_uninstall(self, event: Event, context: AsyncBoltContext) -> None:
+    async def on_uninstall(self, event: UninstallEvent, context: AsyncBoltContext) -> None:
         if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only members' user tokens were revoked; the bot still works here
         if context.enterprise_id and not context.is_enterprise_install:
@@ -155,7 +162,7 @@ class EventListeners:
     async def _forget(self, workspace: str) -> None:
         await self._bridge.core.forget_workspace(PLATFORM, workspace)
 
-    async def _turn(self, event: Event, context: AsyncBoltContext, *, private: bool) -> None:
+    async def _turn(self, event: MessageEvent, context: AsyncBoltContext, *, private: bool) -> None:
         client = context.client
         assert client is not None
         bridge = self._bridge
@@ -232,9 +239,9 @@ class EventListeners:
 
     async def _thread_before(
         self, client: AsyncWebClient, channel: str, thread_ts: str, ts: str
-    ) -> list[Event]:
+    ) -> list[MessageEvent]:
         """The thread up to `ts`, oldest first: replies come oldest first, so page to the end."""
-        messages: list[Event] = []
+        messages: list[MessageEvent] = []
         cursor: str | None = None
         for _ in range(_MAX_HISTORY_PAGES):
             response = await client.conversations_replies(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.slack import texts
+from adapters.slack.payloads import SubmittedView
 from bot.commands import KeyInfo
 
 SETKEY_CALLBACK = "byok_setkey"
@@ -47,7 +48,7 @@ def setkey_modal() -> View:
     }
 
 
-def submitted_key(view: dict[str, Any]) -> str:
+def submitted_key(view: SubmittedView) -> str:
     values = view.get("state", {}).get("values", {})
     value = values.get(KEY_BLOCK, {}).get(KEY_ACTION, {}).get("value")
     return value if isinstance(value, str) else ""
