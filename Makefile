@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Exact versions, so every run and CI installs what was tested; pyproject.toml keeps the
+# ranges for people installing the package. `make lock` refreshes both after an edit there.
+RUN_LOCK := requirements/run.lock
+TEST_LOCK := requirements/test.lock
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "byok-bot needs Python 3.11 or newer (set PYTHON=python3.11)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed-run: pyproject.toml $(RUN_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r $(RUN_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml $(TEST_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r $(TEST_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -33,6 +39,12 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet -o $(RUN_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --quiet \
+		-o $(TEST_LOCK)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
