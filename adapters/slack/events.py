@@ -146,12 +146,15 @@ class EventListeners:
         if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only members' user tokens were revoked; the bot still works here
         if context.enterprise_id and not context.is_enterprise_install:
-            # Keys on Grid belong to the whole org; one workspace leaving does not end them.
+            # Keys on Grid belong to the whole org; one workspace leaving does not end them,
+            # only that workspace's own settings.
             log.info(
                 "removed from team %s of org %s; the org's keys stay",
                 context.team_id,
                 context.enterprise_id,
             )
+            if context.team_id:
+                self._bridge.tasks.spawn(self._forget(context.team_id), name="slack-uninstall")
             return
         workspace = _workspace_of(context)
         if not workspace:

@@ -213,7 +213,15 @@ async def test_one_grid_workspace_leaving_keeps_the_orgs_keys(
     slack = await make_adapter()
     org_member = Member("slack", "E0001", "UALICE")
     await with_key(services, fake_openai, org_member)
+    for team in (TEAM, "T0002"):
+        config = WorkspaceConfig("slack", team, default_model="gpt-4o")
+        await services.store.save_workspace_config(config)
     sender = SlackSender(f"http://127.0.0.1:{slack.port}/slack/events", enterprise="E0001")
     assert (await sender.event({"type": "app_uninstalled"})).status == 200
     await slack.wait_idle()
     assert await services.store.get_key(org_member) is not None
+    # The workspace that left takes its own settings with it; the org's other stays.
+    assert await services.store.get_workspace_config("slack", TEAM) == WorkspaceConfig(
+        "slack", TEAM
+    )
+    assert (await services.store.get_workspace_config("slack", "T0002")).default_model
