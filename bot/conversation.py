@@ -51,6 +51,16 @@ class RetryPolicy:
         ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
 
+    def wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
+        """How long to wait before the next try: never sooner than the provider asked
+        (`retry-after`, `retry-after-ms`), plus jitter; None when that is too long to wait."""
+        if retry_after is None:
+            return self.backoff(attempt)
+        if retry_after > self.max_rate_limit_wait:
+            return None
+        spread = min(1.0, retry_after / 10)
+        return retry_after + random.uniform(0, spread)  # noqa: S311 - jitter, not secrecy
+
 
 def estimate_tokens(text: str) -> int:
     # Roughly four characters a token for English; a tokenizer would need a download.
@@ -227,12 +237,8 @@ class Conversation:
                     await sink.private(texts.provider_failure(error.kind))
                     return usage, error.kind
                 if error.kind is FailureKind.RATE_LIMITED:
-                    wait = (
-                        error.retry_after
-                        if error.retry_after is not None
-                        else (self._retry.backoff(attempt))
-                    )
-                    if last_try or wait > self._retry.max_rate_limit_wait:
+                    wait = self._retry.wait_before_retry(attempt, error.retry_after)
+                    if last_try or wait is None:
                         await sink.private(
                             texts.provider_failure(error.kind, retry_after=error.retry_after)
                         )
@@ -243,8 +249,10 @@ class Conversation:
                     await self._sleep(wait)
                     continue
                 if error.kind.transient and not last_try:
-                    await self._sleep(self._retry.backoff(attempt))
-                    continue
+                    wait = self._retry.wait_before_retry(attempt, error.retry_after)
+                    if wait is not None:
+                        await self._sleep(wait)
+                        continue
                 await sink.private(texts.provider_failure(error.kind))
                 return None, error.kind
             else:

@@ -153,8 +153,12 @@ class OpenAIGateway:
             kind = FailureKind.MODEL_NOT_FOUND
         elif isinstance(exc, openai.InternalServerError):
             kind = FailureKind.SERVER
+            # A 503 may say when to come back, like a 429.
+            retry_after = self._retry_after(exc.response.headers)
         elif isinstance(exc, openai.APIStatusError):
             kind = FailureKind.SERVER if exc.status_code >= 500 else FailureKind.BAD_REQUEST
+            if kind is FailureKind.SERVER:
+                retry_after = self._retry_after(exc.response.headers)
         elif isinstance(exc, httpx2.TransportError | openai.APIError):
             # The body stopped mid-way: a cut stream, not a complete answer.
             kind = FailureKind.CUT

@@ -175,7 +175,9 @@ async def test_rate_limit_honours_retry_after_then_answers(
     await with_key(services, fake_openai, ALICE, openai_server.RATE_LIMITED_ONCE)
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "hi"), sink)
-    assert waits == [3.0]
+    # Never sooner than asked, with a little jitter so members do not return in step.
+    (wait,) = waits
+    assert 3.0 <= wait <= 3.3
     assert sink.privates == [texts.RATE_LIMIT_RETRYING]
     assert sink.text == "You asked: hi"
 
@@ -188,7 +190,7 @@ async def test_rate_limit_gives_up_after_three_tries_naming_the_wait(
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "hi"), sink)
     assert len(fake_openai.chat_requests()) == 3
-    assert waits == [7.0, 7.0]
+    assert len(waits) == 2 and all(7.0 <= wait <= 7.7 for wait in waits)
     assert sink.privates == [
         texts.RATE_LIMIT_RETRYING,
         texts.provider_failure(FailureKind.RATE_LIMITED, retry_after=7.0),
@@ -380,3 +382,44 @@ async def test_a_failure_before_streaming_frees_the_members_turn(
     again = RecordingSink()
     await services.core.handle_message(ask(ALICE, "hi again"), again)
     assert again.privates == [] and again.text == "You asked: hi again"
+
+
+async def test_a_503_with_retry_after_is_retried_no_sooner_than_asked(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    """Real time, over the wire: the second request arrives at least 2 s after the first."""
+    fake_openai.retry_after = "2"
+    await with_key(services, fake_openai, ALICE, openai_server.UNAVAILABLE_ONCE)
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert sink.text == "You asked: hi" and sink.privates == []
+    first, second = fake_openai.chat_requests()
+    assert second.at - first.at >= 2.0
+
+
+@pytest.mark.parametrize(
+    "behaviour", [openai_server.UNAVAILABLE_ONCE, openai_server.UNAVAILABLE_ONCE_MS]
+)
+async def test_retry_after_on_503_is_honoured_with_jitter(
+    services: Services, fake_openai: FakeOpenAI, waits: list[float], behaviour: str
+) -> None:
+    fake_openai.retry_after = "7"
+    await with_key(services, fake_openai, ALICE, behaviour)
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert sink.text == "You asked: hi"
+    (wait,) = waits
+    # Never sooner than asked, and spread a little so members do not return in step.
+    assert 7.0 <= wait <= 8.0
+
+
+async def test_a_503_asking_for_too_long_a_wait_is_told_not_waited(
+    services: Services, fake_openai: FakeOpenAI, waits: list[float]
+) -> None:
+    fake_openai.retry_after = "600"
+    await with_key(services, fake_openai, ALICE, openai_server.UNAVAILABLE_ONCE)
+    sink = RecordingSink()
+    turn = await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert turn is not None and turn.failure is FailureKind.SERVER
+    assert waits == [] and len(fake_openai.chat_requests()) == 1
+    assert sink.privates == [texts.provider_failure(FailureKind.SERVER)]

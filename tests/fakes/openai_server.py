@@ -27,6 +27,10 @@ MODEL_NOT_FOUND = "model_not_found"
 SLOW = "slow"
 SERVER_ERROR = "server_error"
 SERVER_ERROR_ONCE = "server_error_once"
+# 503 with `retry-after` (FakeOpenAI.retry_after) the first time, then answers.
+UNAVAILABLE_ONCE = "unavailable_once"
+# The same, with `retry-after-ms` instead.
+UNAVAILABLE_ONCE_MS = "unavailable_once_ms"
 CUT = "cut"
 CUT_ABRUPT = "cut_abrupt"
 
@@ -39,6 +43,8 @@ class RecordedRequest:
     path: str
     authorization: str | None
     body: dict[str, Any] | None
+    # time.monotonic() when it arrived.
+    at: float = 0.0
 
 
 def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Response:
@@ -87,7 +93,9 @@ class FakeOpenAI:
     async def _record(self, request: web.Request) -> str:
         body = await request.json() if request.can_read_body else None
         auth = request.headers.get("Authorization")
-        self.requests.append(RecordedRequest(request.method, request.path, auth, body))
+        self.requests.append(
+            RecordedRequest(request.method, request.path, auth, body, at=time.monotonic())
+        )
         key = auth.removeprefix("Bearer ") if auth else ""
         return self.behaviours.get(key, UNAUTHORIZED)
 
@@ -200,6 +208,15 @@ class FakeOpenAI:
                     code="model_not_found",
                     kind="invalid_request_error",
                 )
+            case "unavailable_once" | "unavailable_once_ms":
+                if self._count(behaviour, path) > 1:
+                    return None
+                response = _error(503, "Slow down.", code=None, kind="server_error")
+                if behaviour == UNAVAILABLE_ONCE_MS:
+                    response.headers["retry-after-ms"] = str(int(float(self.retry_after) * 1000))
+                else:
+                    response.headers["retry-after"] = self.retry_after
+                return response
             case "server_error" | "server_error_once":
                 if behaviour == SERVER_ERROR_ONCE and self._count(behaviour, path) > 1:
                     return None
