@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from bot.commands import COMMAND_NAMES, MemberCommands
 from bot.core import ByokCore
@@ -23,6 +25,19 @@ CONSOLE_HELP = "\n".join(
     ]
 )
 _MEMBER_COMMANDS = set(COMMAND_NAMES)
+# Control characters (other than line breaks and tabs) would drive the terminal: cursor moves,
+# colours, a rewritten title bar. Whatever a member or a model wrote is shown without them.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _TERMINAL_CONTROLS.sub("\ufffd", text)
+
+
+def decode_line(raw: bytes) -> str:
+    """One input line as text: invalid UTF-8 becomes U+FFFD instead of an error (or of lone
+    surrogates, which the database would refuse)."""
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 class ConsoleSink:
@@ -32,6 +47,8 @@ class ConsoleSink:
         self._out = out
         self._member = member
         self._parts: list[str] = []
+        # The answer's line was ended early, by a private notice printed after it.
+        self._line_ended = False
 
     @property
     def text(self) -> str:
@@ -44,17 +61,23 @@ class ConsoleSink:
         if not self._parts:
             self._out.write("bot: ")
         self._parts.append(text)
-        self._out.write(text)
+        self._out.write(printable(text))
         self._out.flush()
 
     async def finish(self) -> None:
-        if self._parts:
-            self._out.write("\n")
-            self._out.flush()
+        self._end_answer_line()
+        self._out.flush()
 
     async def private(self, text: str) -> None:
-        self._out.write(f"[private to {self._member.user}] {text}\n")
+        # A notice after a cut-off answer starts on its own line.
+        self._end_answer_line()
+        self._out.write(f"[private to {printable(self._member.user)}] {printable(text)}\n")
         self._out.flush()
+
+    def _end_answer_line(self) -> None:
+        if self._parts and not self._line_ended:
+            self._out.write("\n")
+            self._line_ended = True
 
     async def delete_original(self) -> bool:
         # The console keeps no channel log for others to read, so dropping the line deletes it.
@@ -85,14 +108,18 @@ class ConsoleAdapter:
         *,
         core: ByokCore,
         commands: MemberCommands,
-        stdin: TextIO | None = None,
+        stdin: BinaryIO | None = None,
         stdout: TextIO | None = None,
         user: str = "you",
     ) -> None:
         self._core = core
         self._commands = commands
-        self._in = stdin or sys.stdin
+        # Bytes, decoded here: a terminal or pipe may send anything, valid UTF-8 or not.
+        self._in = stdin or sys.stdin.buffer
         self._out = stdout or sys.stdout
+        if isinstance(self._out, io.TextIOWrapper):
+            # A terminal that cannot show a character gets `?`, not a crash.
+            self._out.reconfigure(errors="replace")
         self._state = ConsoleState(user=user)
 
     def _member(self) -> Member:
@@ -100,7 +127,7 @@ class ConsoleAdapter:
 
     def _prompt(self) -> None:
         if self._in.isatty():
-            self._out.write(f"[{self._state.place} as {self._state.user}] > ")
+            self._out.write(f"[{printable(self._state.place)} as {printable(self._state.user)}] > ")
             self._out.flush()
 
     async def run(self) -> None:
@@ -110,10 +137,10 @@ class ConsoleAdapter:
         self._out.flush()
         while True:
             self._prompt()
-            line = await asyncio.to_thread(self._in.readline)
-            if not line:
+            raw = await asyncio.to_thread(self._in.readline)
+            if not raw:
                 return
-            if await self.handle_line(line.rstrip("\n")) is False:
+            if await self.handle_line(decode_line(raw)) is False:
                 return
 
     async def close(self) -> None:
@@ -147,25 +174,30 @@ class ConsoleAdapter:
             extra = f"\n{CONSOLE_HELP}" if name == "help" else ""
             await ConsoleSink(out=self._out, member=self._member()).private(reply.text + extra)
         else:
-            self._say(f"Unknown command /{name}. Type /help for the list.")
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            self._say(f"Unknown command /{shown}. Type /help for the list.")
         return True
 
     def _switch_user(self, argument: str) -> str:
-        names = shlex.split(argument) if argument else []
-        if len(names) != 1:
-            return "Usage: /as NAME"
+        try:
+            names = shlex.split(argument) if argument else []
+        except ValueError:
+            # An unclosed quote or a trailing backslash.
+            names = []
+        if len(names) != 1 or not names[0].strip() or len(names[0]) > 80:
+            return "Usage: /as NAME (one name, up to 80 characters; quote it if it has spaces)"
         self._state.user = names[0]
         return f"You are now {self._state.user} ({self._state.place})."
 
     def _switch_channel(self, argument: str) -> str:
         channel = argument.lstrip("#").strip()
-        if not channel or " " in channel:
-            return "Usage: /channel NAME"
+        if not channel or any(ch.isspace() for ch in channel) or len(channel) > 80:
+            return "Usage: /channel NAME (one word, up to 80 characters)"
         self._state.channel = channel
         return f"Now in #{channel}, as {self._state.user}. Ask with `{BOT_MENTION} QUESTION`."
 
     def _say(self, text: str) -> None:
-        self._out.write(f"[console] {text}\n")
+        self._out.write(f"[console] {printable(text)}\n")
         self._out.flush()
 
     async def _message(self, text: str) -> None:

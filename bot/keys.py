@@ -57,6 +57,12 @@ def normalise_key(raw: str) -> str | KeyRefusal:
         return KeyRefusal(
             "A key has no spaces or line breaks inside it. Copy it again in one piece."
         )
+    if not key.isascii() or not key.isprintable():
+        # Keys are printable ASCII; anything else cannot even travel in an HTTP header.
+        return KeyRefusal(
+            "That doesn't look like an API key: keys are letters, digits, `-` and `_` only. "
+            "Copy it again from your provider's page."
+        )
     if len(key) > MAX_KEY_LENGTH:
         return KeyRefusal(f"That is longer than any API key ({MAX_KEY_LENGTH} characters at most).")
     if key.startswith(ADMIN_KEY_PREFIX):

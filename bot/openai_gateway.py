@@ -97,7 +97,7 @@ class OpenAIGateway:
                         if choice.finish_reason is not None:
                             finished = True
         except Exception as exc:
-            error = self._classify(exc)
+            error = self._classify(exc, streaming=True)
             # Once the answer has begun, a dropped connection is a cut stream.
             if error.kind.transient:
                 raise ProviderError(FailureKind.CUT, request_id=error.request_id) from None
@@ -124,7 +124,7 @@ class OpenAIGateway:
             usage=TokenUsage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
         )
 
-    def _classify(self, exc: BaseException) -> ProviderError:
+    def _classify(self, exc: BaseException, *, streaming: bool = False) -> ProviderError:
         """Map SDK and transport exceptions to what a member can be told."""
         request_id = getattr(exc, "request_id", None)
         code = getattr(exc, "code", None)
@@ -161,6 +161,11 @@ class OpenAIGateway:
                 retry_after = self._retry_after(exc.response.headers)
         elif isinstance(exc, httpx2.TransportError | openai.APIError):
             # The body stopped mid-way: a cut stream, not a complete answer.
+            kind = FailureKind.CUT
+        elif streaming and isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
+            # A chunk the SDK could not read (not JSON, or not the shape it expects): the
+            # provider's fault, handled like a cut stream, not a bug of ours.
+            log.warning("unreadable chunk in the provider's stream: %s", exc)
             kind = FailureKind.CUT
         else:
             log.error("unexpected provider failure", exc_info=exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -423,3 +424,17 @@ async def test_a_503_asking_for_too_long_a_wait_is_told_not_waited(
     assert turn is not None and turn.failure is FailureKind.SERVER
     assert waits == [] and len(fake_openai.chat_requests()) == 1
     assert sink.privates == [texts.provider_failure(FailureKind.SERVER)]
+
+
+async def test_a_malformed_stream_chunk_is_a_cut_answer_not_an_error(
+    services: Services, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    await with_key(services, fake_openai, ALICE, openai_server.MALFORMED)
+    sink = RecordingSink()
+    with caplog.at_level(logging.WARNING):
+        turn = await services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert turn is not None and turn.failure is FailureKind.CUT
+    assert sink.text.endswith(texts.CUT_OFF_MARK)
+    assert sink.privates == [texts.provider_failure(FailureKind.CUT)]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "unreadable chunk" in caplog.text

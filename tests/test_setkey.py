@@ -77,6 +77,10 @@ async def test_unreachable_provider_stores_nothing_and_says_so(services: Service
         ("sk-proj-abc def", "no spaces"),
         ("sk-" + "x" * 513, "longer than any API key"),
         ("sk-admin-" + "x" * 60, "admin key"),
+        ("sk-proj-é" + "x" * 40, "doesn't look like an API key"),
+        ("sk-proj-\u200b" + "x" * 40, "doesn't look like an API key"),
+        ("sk-proj-\x00" + "x" * 40, "doesn't look like an API key"),
+        ("\ufffd\ufffd", "doesn't look like an API key"),
     ],
 )
 async def test_every_bad_setkey_input_gets_its_reason_and_no_provider_call(

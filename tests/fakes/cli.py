@@ -11,8 +11,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str = "",
+    stdin_bytes: bytes | None = None,
 ) -> tuple[int, str, str]:
+    """Run `byok-bot ARGS` in a subprocess; returns its exit code, stdout and stderr."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(cwd),
@@ -30,6 +35,7 @@ async def run_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=60)
+    given = stdin.encode() if stdin_bytes is None else stdin_bytes
+    out, err = await asyncio.wait_for(process.communicate(given), timeout=60)
     assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")

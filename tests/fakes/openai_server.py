@@ -33,6 +33,8 @@ UNAVAILABLE_ONCE = "unavailable_once"
 UNAVAILABLE_ONCE_MS = "unavailable_once_ms"
 CUT = "cut"
 CUT_ABRUPT = "cut_abrupt"
+# The third chunk of the stream is not JSON.
+MALFORMED = "malformed"
 
 DEFAULT_MODELS = ("gpt-5-mini", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 
@@ -250,6 +252,9 @@ class FakeOpenAI:
 
         cut = behaviour in (CUT, CUT_ABRUPT)
         for index, piece in enumerate(pieces):
+            if behaviour == MALFORMED and index == 2:
+                await response.write(b"data: {this is not json\n\n")
+                continue
             if cut and index == 2:
                 if behaviour == CUT_ABRUPT and request.transport is not None:
                     request.transport.close()
