@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_LOCK := requirements/run.lock
 TEST_LOCK := requirements/test.lock
 
-.PHONY: run test lint typecheck pytest bench lock clean
+.PHONY: run test lint typecheck pytest bench soak lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "byok-bot needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -48,6 +48,10 @@ lock: | $(BIN)/python
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+# Not part of `make test`: 30 minutes of mixed traffic from 200 members with faults on.
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),30) --members $(or $(MEMBERS),200)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
