@@ -193,19 +193,23 @@ class MemberCommands:
             return Reply(texts.MODEL_RESET)
         try:
             opened = await self.open_key(member)
-            if opened is None:
-                return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
-            models = chat_models(await self._gateway.list_models(opened[1]))
         except VaultError:
             return Reply(texts.UNREADABLE_KEY, Severity.ERROR)
+        if opened is None:
+            return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
+        stored, api_key = opened
+        try:
+            models = chat_models(await self._gateway.list_models(api_key))
         except ProviderError as error:
-            if error.kind is FailureKind.UNAUTHORIZED:
-                await self.key_rejected(member)
+            if error.kind is FailureKind.UNAUTHORIZED and not await self.key_rejected(
+                member, stored.key_id
+            ):
+                return Reply(texts.STALE_KEY_REJECTED, Severity.ERROR)
             return Reply(
                 texts.provider_failure(error.kind, retry_after=error.retry_after), Severity.ERROR
             )
-        await self._store.mark_key_validated(member, self._clock())
-        await self._audit.record(member, AuditEvent.KEY_VALIDATED)
+        if await self._store.mark_key_validated(member, stored.key_id, self._clock()):
+            await self._audit.record(member, AuditEvent.KEY_VALIDATED)
         if model is None:
             return Reply(texts.models_list(models, await self.model_for(member)))
         if model not in models:
@@ -213,10 +217,17 @@ class MemberCommands:
         await self._store.set_model(member, model)
         return Reply(texts.model_chosen(model))
 
-    async def key_rejected(self, member: Member) -> None:
-        """The provider refused a stored key: mark it so no more calls are spent on it."""
-        await self._store.mark_key_invalid(member)
+    async def key_rejected(self, member: Member, key_id: str) -> bool:
+        """The provider refused the key `key_id` names: mark it so no more calls are spent on it.
+
+        False when that key was replaced or removed while the call was under way: the
+        current key (or the absence of one) is left alone and nothing is recorded, so a late
+        401 neither locks the member out nor puts a row back after /forget."""
+        if not await self._store.mark_key_invalid(member, key_id):
+            log.info("a key of %s that is no longer stored was refused; nothing changed", member)
+            return False
         await self._audit.record(member, AuditEvent.PROVIDER_AUTH_FAILED, "unauthorized")
+        return True
 
     async def forget(self, member: Member) -> Reply:
         self._ledger.discard(member=member)

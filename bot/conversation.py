@@ -177,9 +177,12 @@ class Conversation:
         finally:
             admission.release()
         if failure is FailureKind.UNAUTHORIZED:
-            await self._commands.key_rejected(member)
+            marked = await self._commands.key_rejected(member, stored.key_id)
+            await sink.private(
+                texts.provider_failure(failure) if marked else texts.STALE_KEY_REJECTED
+            )
         elif failure is None:
-            await self._store.mark_key_used(member, self._clock())
+            await self._store.mark_key_used(member, stored.key_id, self._clock())
         return TurnResult(model=model, usage=usage, failure=failure)
 
     def _chunks(
@@ -234,7 +237,7 @@ class Conversation:
                 if shown_text:
                     # Retrying now would bill the member twice for what they already see.
                     await sink.append(texts.CUT_OFF_MARK)
-                    await sink.private(texts.provider_failure(error.kind))
+                    await self._tell_failure(sink, error.kind)
                     return usage, error.kind
                 if error.kind is FailureKind.RATE_LIMITED:
                     wait = self._retry.wait_before_retry(attempt, error.retry_after)
@@ -253,9 +256,16 @@ class Conversation:
                     if wait is not None:
                         await self._sleep(wait)
                         continue
-                await sink.private(texts.provider_failure(error.kind))
+                await self._tell_failure(sink, error.kind)
                 return None, error.kind
             else:
                 record("ok", usage)
                 return usage, None
         raise AssertionError("unreachable: the last attempt always returns")
+
+    @staticmethod
+    async def _tell_failure(sink: ReplySink, kind: FailureKind) -> None:
+        # A refused key is told about by answer(), once it knows whether the refused key is
+        # still the stored one: a member who has just replaced it must not read "marked invalid".
+        if kind is not FailureKind.UNAUTHORIZED:
+            await sink.private(texts.provider_failure(kind))

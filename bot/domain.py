@@ -119,6 +119,9 @@ class AuditRecord:
 @dataclass(frozen=True, slots=True)
 class StoredKey:
     member: Member
+    # New each time a key is set (not when it is re-sealed): what a turn compares before it
+    # changes the status of "the member's key".
+    key_id: str
     sealed: bytes = field(repr=False)
     masked: str
     status: KeyStatus

@@ -40,6 +40,10 @@ NO_KEY_TO_REMOVE = "You have no key stored, so there was nothing to remove."
 FORGOTTEN = "Everything I stored about you is deleted: your key, settings, caps, usage and history."
 CHANNEL_NOT_ALLOWED = "I'm not enabled in that channel. Ask a server admin, or DM me instead."
 UNREADABLE_KEY = "I can't open your stored key anymore. Please set it again with `/setkey`."
+STALE_KEY_REJECTED = (
+    "The provider rejected the key I was using for that, but you've changed your key since, "
+    "so I left your current one alone. Please ask again."
+)
 
 
 def key_saved(masked: str, model_count: int) -> str:

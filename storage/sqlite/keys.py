@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,16 +24,18 @@ class KeyRows(SqliteConnection):
 
     async def save_key(
         self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
-    ) -> None:
+    ) -> str:
+        key_id = secrets.token_hex(16)
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO member_keys (platform, workspace, user_id, sealed, masked, status,"
-                " set_at, validated_at, last_used_at) VALUES (?, ?, ?, ?, ?, 'valid', ?, ?, NULL)"
+                "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked,"
+                " status, set_at, validated_at, last_used_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'valid', ?, ?, NULL)"
                 " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET"
-                " sealed = excluded.sealed, masked = excluded.masked, status = 'valid',"
-                " set_at = excluded.set_at, validated_at = excluded.validated_at,"
-                " last_used_at = NULL",
-                (*member_key(member), sealed, masked, iso_time(now), iso_time(now)),
+                " key_id = excluded.key_id, sealed = excluded.sealed, masked = excluded.masked,"
+                " status = 'valid', set_at = excluded.set_at,"
+                " validated_at = excluded.validated_at, last_used_at = NULL",
+                (*member_key(member), key_id, sealed, masked, iso_time(now), iso_time(now)),
             )
             await db.execute(
                 "INSERT OR IGNORE INTO master_key_fingerprints (fingerprint) VALUES (?)",
@@ -40,11 +43,12 @@ class KeyRows(SqliteConnection):
             )
         # Replacing a key frees the old ciphertext's pages; scrub them like a delete.
         await self._scrub()
+        return key_id
 
     async def get_key(self, member: Member) -> StoredKey | None:
         row = await self._one(
-            "SELECT sealed, masked, status, set_at, validated_at, last_used_at FROM member_keys"
-            " WHERE platform = ? AND workspace = ? AND user_id = ?",
+            "SELECT sealed, masked, status, set_at, validated_at, last_used_at, key_id"
+            " FROM member_keys WHERE platform = ? AND workspace = ? AND user_id = ?",
             member_key(member),
         )
         if row is None:
@@ -54,6 +58,7 @@ class KeyRows(SqliteConnection):
         assert set_at is not None
         return StoredKey(
             member=member,
+            key_id=str(row[6]),
             sealed=bytes(row[0]),
             masked=str(row[1]),
             status=status,
@@ -62,22 +67,27 @@ class KeyRows(SqliteConnection):
             last_used_at=parse_time(row[5]),
         )
 
-    async def _update_key(self, member: Member, assignment: str, *values: object) -> None:
+    async def _update_key(
+        self, member: Member, key_id: str, assignment: str, *values: object
+    ) -> bool:
         async with self._transaction() as db:
-            await db.execute(
+            cur = await db.execute(
                 f"UPDATE member_keys SET {assignment}"  # noqa: S608 - fixed column names only
-                " WHERE platform = ? AND workspace = ? AND user_id = ?",
-                (*values, *member_key(member)),
+                " WHERE platform = ? AND workspace = ? AND user_id = ? AND key_id = ?",
+                (*values, *member_key(member), key_id),
             )
+            return cur.rowcount > 0
 
-    async def mark_key_validated(self, member: Member, now: datetime) -> None:
-        await self._update_key(member, "status = 'valid', validated_at = ?", iso_time(now))
+    async def mark_key_validated(self, member: Member, key_id: str, now: datetime) -> bool:
+        return await self._update_key(
+            member, key_id, "status = 'valid', validated_at = ?", iso_time(now)
+        )
 
-    async def mark_key_invalid(self, member: Member) -> None:
-        await self._update_key(member, "status = 'invalid'")
+    async def mark_key_invalid(self, member: Member, key_id: str) -> bool:
+        return await self._update_key(member, key_id, "status = 'invalid'")
 
-    async def mark_key_used(self, member: Member, now: datetime) -> None:
-        await self._update_key(member, "last_used_at = ?", iso_time(now))
+    async def mark_key_used(self, member: Member, key_id: str, now: datetime) -> bool:
+        return await self._update_key(member, key_id, "last_used_at = ?", iso_time(now))
 
     async def delete_key(self, member: Member) -> bool:
         async with self._transaction() as db:

@@ -67,6 +67,10 @@ class FakeOpenAI:
     reported_usage: list[dict[str, int]] = field(default_factory=list)
     # Set when a chat request arrives, so tests can act while it is being answered.
     chat_arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a streamed answer has sent its first piece.
+    first_piece_sent: asyncio.Event = field(default_factory=asyncio.Event)
+    # key -> (after the first piece?, event): see hold().
+    _holds: dict[str, tuple[bool, asyncio.Event]] = field(default_factory=dict)
     _calls: dict[tuple[str, str], int] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -80,6 +84,19 @@ class FakeOpenAI:
 
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def hold(self, key: str, *, mid_stream: bool = False) -> asyncio.Event:
+        """Chat requests with `key` wait until the returned event is set: before anything is
+        answered, or (`mid_stream`) after the first piece of a streamed answer. A test can
+        then act while a turn is in flight."""
+        gate = asyncio.Event()
+        self._holds[key] = (mid_stream, gate)
+        return gate
+
+    async def _wait_if_held(self, key: str, *, mid_stream: bool) -> None:
+        held = self._holds.get(key)
+        if held is not None and held[0] == mid_stream:
+            await held[1].wait()
 
     async def start(self) -> FakeOpenAI:
         app = web.Application()
@@ -121,6 +138,8 @@ class FakeOpenAI:
         behaviour = await self._record(request)
         self.chat_arrived.set()
         payload = self.requests[-1].body or {}
+        key = (self.requests[-1].authorization or "").removeprefix("Bearer ")
+        await self._wait_if_held(key, mid_stream=False)
         failure = self._failure(behaviour, request.path)
         if failure is not None:
             return failure
@@ -162,7 +181,7 @@ class FakeOpenAI:
                     "usage": usage,
                 }
             )
-        return await self._stream(request, model, pieces, behaviour, usage, payload)
+        return await self._stream(request, key, model, pieces, behaviour, usage, payload)
 
     def _failure(self, behaviour: str, path: str) -> web.Response | None:
         match behaviour:
@@ -228,6 +247,7 @@ class FakeOpenAI:
     async def _stream(
         self,
         request: web.Request,
+        key: str,
         model: str,
         pieces: list[str],
         behaviour: str,
@@ -263,6 +283,9 @@ class FakeOpenAI:
                 return response
             delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
             await send([{"index": 0, "delta": delta, "finish_reason": None}])
+            if index == 0:
+                self.first_piece_sent.set()
+                await self._wait_if_held(key, mid_stream=True)
         await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         if (payload.get("stream_options") or {}).get("include_usage"):
             await send([], {"usage": usage})

@@ -1,0 +1,134 @@
+"""Races between a turn in flight and the member changing their key or forgetting themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from app.services import Services
+from bot import texts
+from bot.domain import Member
+from bot.ports import FailureKind
+from storage.sqlite import SqliteStore
+from tests.fakes import openai_server
+from tests.fakes.core import RecordingSink, ask, member, with_key
+from tests.fakes.openai_server import FakeOpenAI
+
+ALICE = member("alice")
+# A test waiting longer than this for the fake provider is failing, not slow.
+WAIT = 10.0
+
+
+async def test_a_late_401_for_a_replaced_key_leaves_the_new_key_valid(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    old = await with_key(services, fake_openai, ALICE)
+    # The old key was revoked at the provider; its answer is held until the member has
+    # replaced it.
+    fake_openai.behaviours[old] = openai_server.UNAUTHORIZED
+    gate = fake_openai.hold(old)
+    sink = RecordingSink()
+    turn = asyncio.create_task(services.core.handle_message(ask(ALICE, "hi"), sink))
+    await asyncio.wait_for(fake_openai.chat_arrived.wait(), WAIT)
+    new = await with_key(services, fake_openai, ALICE)
+    gate.set()
+    result = await asyncio.wait_for(turn, WAIT)
+
+    assert result is not None and result.failure is FailureKind.UNAUTHORIZED
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None and stored.status == "valid"
+    assert services.vault.open(ALICE, stored.sealed) == new
+    assert sink.privates == [texts.STALE_KEY_REJECTED]
+    events = [e.event for e in await services.store.audit_events(member=ALICE)]
+    assert "provider_auth_failed" not in events
+
+    # Not locked out: the next question is answered with the new key.
+    again = RecordingSink()
+    answered = await services.core.handle_message(ask(ALICE, "hello again"), again)
+    assert answered is not None and answered.failure is None
+    assert fake_openai.chat_requests()[-1].authorization == f"Bearer {new}"
+
+
+async def test_a_401_for_the_stored_key_still_marks_it_invalid(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    key = await with_key(services, fake_openai, ALICE)
+    fake_openai.behaviours[key] = openai_server.UNAUTHORIZED
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hi"), sink)
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None and stored.status == "invalid"
+    assert sink.privates == [texts.provider_failure(FailureKind.UNAUTHORIZED)]
+
+
+async def test_model_command_with_a_replaced_key_leaves_the_new_key_alone(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    old = await with_key(services, fake_openai, ALICE)
+    stored_old = await services.store.get_key(ALICE)
+    assert stored_old is not None
+    fake_openai.behaviours[old] = openai_server.UNAUTHORIZED
+    await with_key(services, fake_openai, ALICE)
+    # What /model would do had it opened the old key just before the new one was set.
+    assert not await services.commands.key_rejected(ALICE, stored_old.key_id)
+    stored = await services.store.get_key(ALICE)
+    assert stored is not None and stored.status == "valid"
+
+
+async def test_key_status_changes_only_for_the_key_id_that_is_stored(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    who = Member("slack", "T1", "U1")
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        first = await store.save_key(who, sealed=b"a", masked="m", fingerprint="f", now=now)
+        second = await store.save_key(who, sealed=b"b", masked="m", fingerprint="f", now=now)
+        assert first != second
+        assert not await store.mark_key_invalid(who, first)
+        assert not await store.mark_key_used(who, first, now)
+        stored = await store.get_key(who)
+        assert stored is not None and stored.key_id == second
+        assert (stored.status, stored.last_used_at) == ("valid", None)
+        assert await store.mark_key_used(who, second, now)
+        assert await store.mark_key_invalid(who, second)
+        assert await store.mark_key_validated(who, second, now)
+        # Re-sealing under a new master key keeps the id: it is the same key.
+        await store.reseal_all(lambda s: s + b"!", fingerprint="g", audit_event="r", now=now)
+        resealed = await store.get_key(who)
+        assert resealed is not None and resealed.key_id == second
+        # A removed key has no id left to match.
+        assert await store.delete_key(who)
+        assert not await store.mark_key_invalid(who, second)
+    finally:
+        await store.close()
+
+
+async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> None:
+    import aiosqlite
+
+    from storage.sqlite import migrations
+
+    path = tmp_path / "s.sqlite3"
+    async with aiosqlite.connect(path) as db:
+        await db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at)")
+        for version, script in migrations()[:2]:
+            await db.executescript(script)
+            await db.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
+        for user in ("U1", "U2"):
+            await db.execute(
+                "INSERT INTO member_keys (platform, workspace, user_id, sealed, masked, status,"
+                " set_at) VALUES ('slack', 'T1', ?, x'00', 'm', 'valid', '2026-01-01T00:00:00')",
+                (user,),
+            )
+        await db.commit()
+    store = await SqliteStore.open(path)
+    try:
+        ids = []
+        for user in ("U1", "U2"):
+            stored = await store.get_key(Member("slack", "T1", user))
+            assert stored is not None and len(stored.key_id) == 32
+            ids.append(stored.key_id)
+        assert ids[0] != ids[1]
+    finally:
+        await store.close()
