@@ -14,6 +14,7 @@ from bot.openai_gateway import OpenAIGateway
 from bot.ports import ProviderGateway, Store
 from bot.pricing import PriceTable
 from bot.spending import SpendingCommands
+from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 from bot.vault import KeyVault
 from storage import open_store
@@ -48,6 +49,7 @@ def build_core(
     ledger: UsageLedger,
 ) -> tuple[MemberCommands, ByokCore]:
     audit = AuditTrail(store=store)
+    turns = TurnsInFlight()
     commands = MemberCommands(
         store=store,
         vault=vault,
@@ -55,6 +57,7 @@ def build_core(
         audit=audit,
         spending=SpendingCommands(store=store, ledger=ledger),
         ledger=ledger,
+        turns=turns,
         default_model=settings.provider.default_model,
     )
     conversation = Conversation(
@@ -70,10 +73,16 @@ def build_core(
             per_minute=settings.limits.requests_per_minute,
         ),
         ledger=ledger,
+        turns=turns,
         streaming=settings.provider.streaming,
     )
     core = ByokCore(
-        store=store, commands=commands, conversation=conversation, audit=audit, ledger=ledger
+        store=store,
+        commands=commands,
+        conversation=conversation,
+        audit=audit,
+        ledger=ledger,
+        turns=turns,
     )
     return commands, core
 

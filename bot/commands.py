@@ -13,6 +13,7 @@ from bot.domain import Member, Reply, Severity, StoredKey
 from bot.keys import KeyRefusal, mask_key, normalise_key
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store
 from bot.spending import SpendingCommands
+from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 from bot.vault import KeyVault, VaultError
 
@@ -70,6 +71,7 @@ class MemberCommands:
         audit: AuditTrail,
         spending: SpendingCommands,
         ledger: UsageLedger,
+        turns: TurnsInFlight,
         default_model: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -79,6 +81,7 @@ class MemberCommands:
         self._audit = audit
         self._spending = spending
         self._ledger = ledger
+        self._turns = turns
         self._default_model = default_model
         self._clock = clock
 
@@ -230,7 +233,10 @@ class MemberCommands:
         return True
 
     async def forget(self, member: Member) -> Reply:
-        self._ledger.discard(member=member)
-        await self._store.forget_member(member, now=self._clock())
+        # Answers in flight are stopped first and none starts until the rows are gone: a turn
+        # ending after the delete would write a usage row or an audit event naming them again.
+        async with self._turns.stopped(lambda other: other == member), self._ledger.paused():
+            self._ledger.discard(member=member)
+            await self._store.forget_member(member, now=self._clock())
         log.info("member data forgotten for %s", member)
         return Reply(texts.FORGOTTEN)

@@ -25,6 +25,7 @@ from bot.ports import (
     Store,
     TokenUsage,
 )
+from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 from bot.vault import VaultError
 
@@ -106,6 +107,7 @@ class Conversation:
         max_output_tokens: int,
         limits: MemberLimits,
         ledger: UsageLedger,
+        turns: TurnsInFlight,
         streaming: bool = True,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -118,6 +120,7 @@ class Conversation:
         self._max_output_tokens = max_output_tokens
         self._limits = limits
         self._ledger = ledger
+        self._turns = turns
         self._streaming = streaming
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -126,7 +129,17 @@ class Conversation:
     async def answer(
         self, message: IncomingMessage, sink: ReplySink, *, config: WorkspaceConfig
     ) -> TurnResult | None:
-        """Answer with the asker's own key; None when no provider call was made."""
+        """Answer with the asker's own key; None when no provider call was made, or when
+        /forget stopped the turn."""
+        if not self._turns.accepting(message.member):
+            # The member's data is being deleted right now; their key is going with it.
+            await sink.private(texts.HOW_TO_SET_KEY)
+            return None
+        return await self._turns.run(message.member, self._answer(message, sink, config=config))
+
+    async def _answer(
+        self, message: IncomingMessage, sink: ReplySink, *, config: WorkspaceConfig
+    ) -> TurnResult | None:
         member = message.member
         try:
             opened = await self._commands.open_key(member)

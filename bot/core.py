@@ -19,6 +19,7 @@ from bot.conversation import Conversation, TurnResult
 from bot.domain import IncomingMessage, Member, Reply, Severity, WorkspaceConfig
 from bot.keys import contains_key, find_keys
 from bot.ports import ReplySink, Store
+from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,14 @@ class ByokCore:
         conversation: Conversation,
         audit: AuditTrail,
         ledger: UsageLedger,
+        turns: TurnsInFlight,
     ) -> None:
         self.store = store
         self.commands = commands
         self._conversation = conversation
         self._audit = audit
         self._ledger = ledger
+        self._turns = turns
 
     async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> TurnResult | None:
         """Handle one message the bot can read; returns the turn when a provider was asked."""
@@ -96,8 +99,14 @@ class ByokCore:
 
     async def forget_workspace(self, platform: str, workspace: str) -> int:
         """The app was uninstalled: delete the workspace's settings and every member's key."""
-        self._ledger.discard(platform=platform, workspace=workspace)
-        removed = await self.store.delete_workspace(platform, workspace)
+
+        def in_workspace(member: Member) -> bool:
+            return (member.platform, member.workspace) == (platform, workspace)
+
+        # As for /forget: no answer in flight may write a row after the delete.
+        async with self._turns.stopped(in_workspace), self._ledger.paused():
+            self._ledger.discard(platform=platform, workspace=workspace)
+            removed = await self.store.delete_workspace(platform, workspace)
         await self._audit.record_anonymous(platform, workspace, AuditEvent.WORKSPACE_FORGOTTEN)
         log.info("workspace %s:%s forgotten (%d keys deleted)", platform, workspace, removed)
         return removed

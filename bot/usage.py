@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -115,11 +116,20 @@ class UsageLedger:
             self._task = None
         await self.flush()
 
+    @asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No batch is written while inside. Deleting a member's rows in here (after
+        `discard`) cannot race a flush that had already taken some of theirs: it has ended,
+        and a failed one has put them back where `discard` finds them."""
+        async with self._flush_lock:
+            yield
+
     def discard(
         self, *, member: Member | None = None, platform: str = "", workspace: str = ""
     ) -> None:
         """Drop rows not yet written, of one member or of one workspace, before their data is
-        deleted: otherwise the next flush would write them back after /forget or an uninstall."""
+        deleted: otherwise the next flush would write them back after /forget or an uninstall.
+        Call it inside `paused`."""
 
         def forgotten(row: UsageRecord) -> bool:
             if member is not None:

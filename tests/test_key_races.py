@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiosqlite
+import pytest
+
 from app.services import Services
 from bot import texts
 from bot.domain import Member
@@ -105,8 +108,6 @@ async def test_key_status_changes_only_for_the_key_id_that_is_stored(tmp_path: P
 
 
 async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> None:
-    import aiosqlite
-
     from storage.sqlite import migrations
 
     path = tmp_path / "s.sqlite3"
@@ -132,3 +133,93 @@ async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> 
         assert ids[0] != ids[1]
     finally:
         await store.close()
+
+
+async def rows_naming(db_path: Path, user: str) -> dict[str, int]:
+    """How many rows of each table carry this user id, read straight from the file."""
+    found: dict[str, int] = {}
+    async with aiosqlite.connect(db_path) as db:
+        tables = [r[0] for r in await db.execute_fetchall("SELECT name FROM sqlite_master")]
+        for table in tables:
+            columns = [r[1] for r in await db.execute_fetchall(f"PRAGMA table_info({table})")]
+            if "user_id" in columns:
+                (count,) = next(
+                    iter(
+                        await db.execute_fetchall(
+                            f"SELECT COUNT(*) FROM {table} WHERE user_id = ?",  # noqa: S608
+                            (user,),
+                        )
+                    )
+                )
+                if count:
+                    found[table] = count
+    return found
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "mid_stream"),
+    [(openai_server.VALID, True), (openai_server.UNAUTHORIZED, False)],
+    ids=["during-the-stream", "before-a-late-401"],
+)
+async def test_forget_during_an_answer_leaves_no_row_naming_the_member(
+    services: Services,
+    fake_openai: FakeOpenAI,
+    db_path: Path,
+    behaviour: str,
+    mid_stream: bool,
+) -> None:
+    key = await with_key(services, fake_openai, ALICE)
+    fake_openai.behaviours[key] = behaviour
+    gate = fake_openai.hold(key, mid_stream=mid_stream)
+    sink = RecordingSink()
+    turn = asyncio.create_task(services.core.handle_message(ask(ALICE, "a long one"), sink))
+    arrived = fake_openai.first_piece_sent if mid_stream else fake_openai.chat_arrived
+    await asyncio.wait_for(arrived.wait(), WAIT)
+
+    reply = await asyncio.wait_for(services.commands.run(ALICE, "forget"), WAIT)
+    assert reply.text == texts.FORGOTTEN
+    # The provider answers only now, after /forget has returned.
+    gate.set()
+    result = await asyncio.wait_for(turn, WAIT)
+    await services.ledger.flush()
+
+    assert await rows_naming(db_path, ALICE.user) == {}
+    events = await services.store.audit_events()
+    assert [(e.event, e.user) for e in events] == [("member_data_forgotten", None)]
+    # The turn was stopped rather than finished.
+    assert result is None
+    # The stopped answer was closed on the platform, not left hanging.
+    assert (sink.started, sink.finished) == (1, 1)
+
+
+async def test_an_uninstall_during_an_answer_leaves_no_row_of_the_workspace(
+    services: Services, fake_openai: FakeOpenAI, db_path: Path
+) -> None:
+    carol = Member("slack", "T9", "UCAROL")
+    key = await with_key(services, fake_openai, carol)
+    gate = fake_openai.hold(key, mid_stream=True)
+    turn = asyncio.create_task(services.core.handle_message(ask(carol, "hi"), RecordingSink()))
+    await asyncio.wait_for(fake_openai.first_piece_sent.wait(), WAIT)
+    assert await services.core.forget_workspace("slack", "T9") == 1
+    gate.set()
+    assert await asyncio.wait_for(turn, WAIT) is None
+    await services.ledger.flush()
+    assert await rows_naming(db_path, carol.user) == {}
+
+
+async def test_a_question_while_forget_runs_is_not_started() -> None:
+    from bot.turns import TurnsInFlight
+
+    turns = TurnsInFlight()
+    started: list[str] = []
+
+    async def work() -> str:
+        started.append("yes")
+        return "answered"
+
+    async with turns.stopped(lambda who: who == ALICE):
+        assert not turns.accepting(ALICE)
+        assert await turns.run(ALICE, work()) is None
+        assert await turns.run(member("bob"), work()) == "answered"
+    assert started == ["yes"]
+    assert await turns.run(ALICE, work()) == "answered"
