@@ -9,7 +9,9 @@ from bot.audit import AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation
 from bot.core import ByokCore
+from bot.intake import KeyIntakeLimits
 from bot.limits import MemberLimits
+from bot.local_state import LocalAttemptLog
 from bot.openai_gateway import OpenAIGateway
 from bot.ports import ProviderGateway, Store
 from bot.pricing import PriceTable
@@ -58,6 +60,11 @@ def build_core(
         spending=SpendingCommands(store=store, ledger=ledger),
         ledger=ledger,
         turns=turns,
+        intake=KeyIntakeLimits(
+            attempts=LocalAttemptLog(),
+            per_member=settings.limits.key_tries_per_member,
+            per_workspace=settings.limits.key_tries_per_workspace,
+        ),
         default_model=settings.provider.default_model,
     )
     conversation = Conversation(

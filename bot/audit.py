@@ -16,6 +16,8 @@ class AuditEvent(StrEnum):
     KEY_SET = "key_set"
     KEY_VALIDATED = "key_validated"
     KEY_REFUSED = "key_refused"
+    # Too many keys tried: outcome `member` or `workspace`, whichever bound was reached.
+    KEY_INTAKE_THROTTLED = "key_intake_throttled"
     KEY_REMOVED = "key_removed"
     KEY_RESEALED = "key_resealed"
     LEAK_DETECTED = "leak_detected"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from bot import texts
 from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
+from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, mask_key, normalise_key
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store
 from bot.spending import SpendingCommands
@@ -72,6 +73,7 @@ class MemberCommands:
         spending: SpendingCommands,
         ledger: UsageLedger,
         turns: TurnsInFlight,
+        intake: KeyIntakeLimits,
         default_model: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -82,6 +84,7 @@ class MemberCommands:
         self._spending = spending
         self._ledger = ledger
         self._turns = turns
+        self._intake = intake
         self._default_model = default_model
         self._clock = clock
 
@@ -110,6 +113,20 @@ class MemberCommands:
         if isinstance(key, KeyRefusal):
             await self._audit.record(member, AuditEvent.KEY_REFUSED, "malformed")
             return Reply(key.reason, Severity.REFUSED)
+        # Only input that would reach the provider counts: a fumbled paste costs no try.
+        throttled = await self._intake.admit(member)
+        if throttled is not None:
+            await self._audit.record(member, AuditEvent.KEY_INTAKE_THROTTLED, throttled.scope)
+            log.warning("key intake throttled for %s (%s bound)", member, throttled.scope)
+            return Reply(
+                texts.too_many_key_tries(
+                    throttled.minutes,
+                    per_member=self._intake.per_member,
+                    span_minutes=round(self._intake.span.total_seconds() / 60),
+                    whole_workspace=throttled.scope == "workspace",
+                ),
+                Severity.REFUSED,
+            )
         try:
             models = await self._gateway.list_models(key)
         except ProviderError as error:

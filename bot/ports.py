@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Protocol
 
@@ -195,6 +195,32 @@ class Store(Protocol):
 
     async def delete_workspace(self, platform: str, workspace: str) -> int:
         """Delete a workspace's settings and every key and row of its members."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """At most `limit` attempts in any `span` for one bucket (a member, a workspace...)."""
+
+    bucket: str
+    limit: int
+    span: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RateRefusal:
+    window: RateWindow
+    # How long until the full window has room for one more attempt.
+    retry_in: timedelta
+
+
+class AttemptLog(Protocol):
+    """Attempts counted in sliding windows. Kept in memory for one process today
+    (bot/local_state.py); a Store can take it over so several processes share one count."""
+
+    async def attempt(self, windows: Sequence[RateWindow], now: datetime) -> RateRefusal | None:
+        """Count one attempt in every window when each has room; otherwise count nothing
+        and return the first full window."""
         ...
 
 

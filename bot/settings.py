@@ -103,6 +103,13 @@ class LimitSettings(SettingsGroup):
     requests_per_minute: int = Field(
         default=10, ge=1, le=10_000, validation_alias="BYOK_REQUESTS_PER_MINUTE"
     )
+    # Keys checked at the provider per 10 minutes (see bot/intake.py).
+    key_tries_per_member: int = Field(
+        default=5, ge=1, le=1000, validation_alias="BYOK_KEY_TRIES_PER_MEMBER"
+    )
+    key_tries_per_workspace: int = Field(
+        default=50, ge=1, le=100_000, validation_alias="BYOK_KEY_TRIES_PER_WORKSPACE"
+    )
 
 
 class LogSettings(SettingsGroup):

@@ -40,6 +40,20 @@ NO_KEY_TO_REMOVE = "You have no key stored, so there was nothing to remove."
 FORGOTTEN = "Everything I stored about you is deleted: your key, settings, caps, usage and history."
 CHANNEL_NOT_ALLOWED = "I'm not enabled in that channel. Ask a server admin, or DM me instead."
 UNREADABLE_KEY = "I can't open your stored key anymore. Please set it again with `/setkey`."
+
+
+def too_many_key_tries(
+    minutes: int, *, per_member: int, span_minutes: int, whole_workspace: bool
+) -> str:
+    wait = f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    if whole_workspace:
+        return f"Lots of keys were tried here just now, so I've paused key checks. {wait}"
+    return (
+        f"Too many tries: I check at most {per_member} keys per person every "
+        f"{span_minutes} minutes. {wait}"
+    )
+
+
 STALE_KEY_REJECTED = (
     "The provider rejected the key I was using for that, but you've changed your key since, "
     "so I left your current one alone. Please ask again."
