@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from app.envfile import MASTER_KEYS_VARIABLE, set_master_keys
+from app.envfile import MASTER_KEYS_VARIABLE, master_keys_reader, set_master_keys
 from app.settings import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
 from bot.audit import AuditEvent, event_as_json, format_event
 from bot.ports import AdapterConfigError
@@ -142,7 +142,7 @@ async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
     from app.adapters import build_adapters, run_adapters
     from app.services import open_services
 
-    services = await open_services(settings)
+    services = await open_services(settings, master_keys_source=master_keys_reader(ENV_FILE))
     try:
         adapters = build_adapters(services, console_only=console_only)
         # Platform libraries may add handlers of their own; they get the key filter too.

@@ -1,11 +1,40 @@
-"""Writing the master key to `.env`, the only place it is ever written."""
+"""Writing the master key to `.env`, the only place it is ever written, and reading it back
+while the bot runs."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from bot.settings import VaultSettings
+
 MASTER_KEYS_VARIABLE = "BYOK_MASTER_KEYS"
+
+log = logging.getLogger(__name__)
+
+
+def master_keys_reader(env_file: Path) -> Callable[[], list[str]]:
+    """What the running vault calls to see keys a rotation added: the variable as the next
+    start would read it (the environment first, then `env_file`); none when it is unreadable."""
+
+    def read() -> list[str]:
+        try:
+            return VaultSettings(_env_file=env_file).master_keys  # type: ignore[call-arg]
+        except (ValidationError, OSError) as error:
+            # Not logged with the error itself: a validation error quotes the bad value.
+            log.warning(
+                "%s in %s could not be read (%s); keeping the master keys in use",
+                MASTER_KEYS_VARIABLE,
+                env_file,
+                type(error).__name__,
+            )
+            return []
+
+    return read
 
 
 def set_master_keys(env_file: Path, keys: list[str]) -> None:

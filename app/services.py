@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.settings import Settings
@@ -94,12 +95,16 @@ def build_core(
     return commands, core
 
 
-async def open_services(settings: Settings) -> Services:
+async def open_services(
+    settings: Settings, *, master_keys_source: Callable[[], Sequence[str]] | None = None
+) -> Services:
     """Open the store and check the master keys against it before anything is served.
 
-    Raises MasterKeyError when the keys are missing or cannot open the stored rows.
+    `master_keys_source` reads the master keys again while running, so a rotation done by
+    another process is picked up (see KeyVault). Raises MasterKeyError when the keys are
+    missing or cannot open the stored rows.
     """
-    vault = KeyVault(master_keys=settings.vault.master_keys)
+    vault = KeyVault(master_keys=settings.vault.master_keys, reload=master_keys_source)
     store = await open_store(settings.storage)
     try:
         vault.check_fingerprints(await store.master_key_fingerprints())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -14,6 +15,8 @@ from bot.domain import Member
 _PAYLOAD_VERSION = 1
 _FINGERPRINT_LABEL = b"byok-bot master key fingerprint v1"
 _CANNOT_OPEN = "sealed key cannot be opened with the configured master keys"
+
+log = logging.getLogger(__name__)
 
 
 class VaultError(Exception):
@@ -35,16 +38,51 @@ def fingerprint(master_key: str) -> str:
 
 
 class KeyVault:
-    """MultiFernet over payloads that name their owner; the first master key seals."""
+    """MultiFernet over payloads that name their owner; the first master key seals.
 
-    def __init__(self, *, master_keys: Sequence[str]) -> None:
+    `reload`, when given, reads the operator's master keys again. `byok-bot rotate-master-key`
+    run by another process puts a new key first in `.env` and then re-seals every row under
+    it; a running vault reloads before each seal (new keys go under the new master key at
+    once) and when a row will not open. It adds what it reads and never drops a key it
+    already has: removing an old key takes effect at the next start, whose fingerprint check
+    refuses to start while a stored row still needs it."""
+
+    def __init__(
+        self, *, master_keys: Sequence[str], reload: Callable[[], Sequence[str]] | None = None
+    ) -> None:
         if not master_keys:
             raise MasterKeyError(
                 "BYOK_MASTER_KEYS is not set: run `byok-bot init` to create one "
                 "(keep it safe; without it no stored key can be opened)"
             )
+        self._reload = reload
+        self._use(list(master_keys))
+
+    def _use(self, master_keys: list[str]) -> None:
         self._fernet = MultiFernet([Fernet(key) for key in master_keys])
+        self._keys = master_keys
         self._fingerprints = [fingerprint(key) for key in master_keys]
+
+    def reload(self) -> bool:
+        """Take in master keys added since; say whether anything changed."""
+        if self._reload is None:
+            return False
+        fresh = [key for key in self._reload() if key]
+        merged = [*fresh, *(key for key in self._keys if key not in fresh)]
+        if merged == self._keys:
+            return False
+        try:
+            self._use(merged)
+        except ValueError:
+            # A half-edited file; the keys in use stay. The error text could quote a key.
+            log.warning("BYOK_MASTER_KEYS holds a key that is not a Fernet key; not reloaded")
+            return False
+        log.info(
+            "master keys reloaded: %d, sealing with %s",
+            len(merged),
+            self.sealing_fingerprint,
+        )
+        return True
 
     def __repr__(self) -> str:
         return f"KeyVault(master_keys={len(self._fingerprints)})"
@@ -64,6 +102,8 @@ class KeyVault:
             )
 
     def seal(self, owner: Member, api_key: str) -> bytes:
+        # A rotation may have put a new first key in place since the last seal.
+        self.reload()
         payload = {
             "v": _PAYLOAD_VERSION,
             "p": owner.platform,
@@ -75,11 +115,19 @@ class KeyVault:
 
     def open(self, owner: Member, sealed: bytes) -> str:
         try:
-            payload = json.loads(self._fernet.decrypt(sealed))
-        except (InvalidToken, ValueError):
-            raise VaultError(
-                "sealed key cannot be opened with the configured master keys"
-            ) from None
+            plaintext = self._fernet.decrypt(sealed)
+        except InvalidToken:
+            # Re-sealed by a rotation under a key this process has not read yet?
+            if not self.reload():
+                raise VaultError(_CANNOT_OPEN) from None
+            try:
+                plaintext = self._fernet.decrypt(sealed)
+            except InvalidToken:
+                raise VaultError(_CANNOT_OPEN) from None
+        try:
+            payload = json.loads(plaintext)
+        except ValueError:
+            raise VaultError(_CANNOT_OPEN) from None
         if (payload.get("p"), payload.get("w"), payload.get("u")) != (
             owner.platform,
             owner.workspace,
@@ -96,6 +144,4 @@ class KeyVault:
         try:
             return self._fernet.rotate(sealed)
         except InvalidToken:
-            raise VaultError(
-                "sealed key cannot be opened with the configured master keys"
-            ) from None
+            raise VaultError(_CANNOT_OPEN) from None
