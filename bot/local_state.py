@@ -5,11 +5,15 @@ processes serve the same members (shared state lives in the Store, see design.md
 
 from __future__ import annotations
 
+import heapq
+import logging
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.ports import RateRefusal, RateWindow
+
+log = logging.getLogger(__name__)
 
 _SWEEP_EVERY = 256
 
@@ -53,3 +57,35 @@ class LocalAttemptLog:
         ]
         for bucket in idle:
             del self._stamps[bucket]
+
+
+class LocalOnceLog:
+    """Tokens with their expiry; at most `max_tokens`, the soonest to expire going first when
+    full (only verified requests reach it, so its size follows real traffic)."""
+
+    def __init__(self, *, max_tokens: int = 100_000) -> None:
+        self._max_tokens = max_tokens
+        self._until: dict[str, datetime] = {}
+        self._expiries: list[tuple[datetime, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    async def first_time(self, token: str, *, now: datetime, until: datetime) -> bool:
+        # Checked and remembered with no await in between: of two copies arriving
+        # together, exactly one goes through.
+        self._expire(now)
+        if token in self._until:
+            return False
+        while len(self._until) >= self._max_tokens:
+            _, dropped = heapq.heappop(self._expiries)
+            self._until.pop(dropped, None)
+            log.warning("too many tokens to remember; forgot one before it expired")
+        self._until[token] = until
+        heapq.heappush(self._expiries, (until, token))
+        return True
+
+    def _expire(self, now: datetime) -> None:
+        while self._expiries and self._expiries[0][0] <= now:
+            _, token = heapq.heappop(self._expiries)
+            self._until.pop(token, None)

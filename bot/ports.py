@@ -224,6 +224,17 @@ class AttemptLog(Protocol):
         ...
 
 
+class OnceLog(Protocol):
+    """Tokens remembered until they expire, to act on something once only (a signed
+    request). Kept in memory for one process today (bot/local_state.py); the Store's
+    "answer once" table can take it over so several processes share it."""
+
+    async def first_time(self, token: str, *, now: datetime, until: datetime) -> bool:
+        """True the first time `token` is offered; False while it is remembered (until
+        `until`, the moment it could no longer be offered legitimately anyway)."""
+        ...
+
+
 class AdapterConfigError(Exception):
     """An adapter cannot start with these settings; the message is one line naming the variable."""
 

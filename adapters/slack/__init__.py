@@ -10,7 +10,8 @@ from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import Pacing
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.ports import AdapterConfigError
+from bot.local_state import LocalOnceLog
+from bot.ports import AdapterConfigError, OnceLog
 
 __all__ = ["SlackAdapter", "create_slack_adapter"]
 
@@ -27,6 +28,7 @@ def create_slack_adapter(
     min_update_interval: float = 1.0,
     message_limit: int = MESSAGE_LIMIT,
     ack_budget: float = 2.5,
+    replays: OnceLog | None = None,
 ) -> SlackAdapter:
     """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting."""
     if settings.bot_token is None:
@@ -57,6 +59,7 @@ def create_slack_adapter(
         # Socket Mode requests skip the signature check: the socket itself is authenticated.
         signing_secret=secret.get_secret_value() if secret else "",
         bridge=bridge,
+        replays=LocalOnceLog() if replays is None else replays,
     )
     return SlackAdapter(
         app=app,

@@ -9,6 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.bridge import Bridge
 from adapters.slack.commands import CommandListeners
 from adapters.slack.events import EventListeners
+from adapters.slack.replay import ReplayGuard
+from bot.ports import OnceLog
 
 
 def web_client(*, token: str, api_url: str | None) -> AsyncWebClient:
@@ -24,8 +26,11 @@ def web_client(*, token: str, api_url: str | None) -> AsyncWebClient:
     return client
 
 
-def build_app(*, client: AsyncWebClient, signing_secret: str, bridge: Bridge) -> AsyncApp:
-    """The app with every listener registered; requests over HTTP must carry a valid signature.
+def build_app(
+    *, client: AsyncWebClient, signing_secret: str, bridge: Bridge, replays: OnceLog
+) -> AsyncApp:
+    """The app with every listener registered; requests over HTTP must carry a valid signature,
+    and one signature is acted on once (`replays` remembers them).
 
     Listeners acknowledge at once and hand slow work to the bridge's tracked tasks, so bolt
     can wait for them before it answers (`process_before_response`) without passing 3 s.
@@ -37,6 +42,8 @@ def build_app(*, client: AsyncWebClient, signing_secret: str, bridge: Bridge) ->
         process_before_response=True,
         request_verification_enabled=True,
     )
+    # Added after bolt's own middleware, so it sees only requests whose signature checked out.
+    app.use(ReplayGuard(seen=replays))
     EventListeners(bridge).register(app)
     CommandListeners(bridge).register(app)
     return app

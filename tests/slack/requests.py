@@ -35,6 +35,16 @@ class Answer:
         return json.loads(self.text) if self.text else {}
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """One request exactly as it went over the wire, for replaying it."""
+
+    body: str
+    content_type: str
+    timestamp: int
+    signature: str
+
+
 class SlackSender:
     """Posts signed requests to the adapter's endpoint, like Slack's servers do."""
 
@@ -51,6 +61,17 @@ class SlackSender:
         self.enterprise = enterprise
         # The app was installed org-wide on Enterprise Grid (one install for every workspace).
         self.org_install = org_install
+        # Every request posted, oldest first: what an eavesdropper could have captured.
+        self.sent: list[SignedRequest] = []
+
+    async def replay(self, request: SignedRequest) -> Answer:
+        """The same bytes, timestamp and signature again, as an attacker who captured them."""
+        return await self.post(
+            request.body,
+            request.content_type,
+            timestamp=request.timestamp,
+            signature=request.signature,
+        )
 
     async def post(
         self,
@@ -61,10 +82,12 @@ class SlackSender:
         signature: str | None = None,
     ) -> Answer:
         stamp = int(time.time()) if timestamp is None else timestamp
+        signature = signature or sign(body, stamp)
+        self.sent.append(SignedRequest(body, content_type, stamp, signature))
         headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": str(stamp),
-            "X-Slack-Signature": signature or sign(body, stamp),
+            "X-Slack-Signature": signature,
         }
         async with aiohttp.ClientSession() as session:
             async with session.post(self.url, data=body.encode(), headers=headers) as response:
