@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,17 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for variable in (*all_variables(), "OPENAI_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _logging_filters_stay_in_their_test() -> Iterator[None]:
+    """configure_logging puts byok-bot's filters on every handler, pytest's own capture
+    handlers included, and those outlive the test: a later test's caplog would then see
+    records already rewritten (a traceback turned into text). Each test leaves them as found."""
+    before = {handler: list(handler.filters) for handler in logging.getLogger().handlers}
+    yield
+    for handler, filters in before.items():
+        handler.filters[:] = filters
 
 
 @pytest.fixture
