@@ -27,8 +27,9 @@ class IntakeThrottled:
 
 
 class KeyIntakeLimits:
-    """Key checks per member and per workspace. On Discord, where keys are not per server,
-    the workspace is empty: that bound is then one for all of the bot's Discord members.
+    """Key checks per member and per workspace. On Discord and the console keys are not per
+    server and the workspace is empty: there only the member's bound applies, since one
+    bound shared by every member would let a handful of accounts lock everyone out.
 
     /forget leaves a member's recent tries counted: clearing them would make /forget a way
     round the bound. They are kept for one span only (a Store taking them over must expire
@@ -60,12 +61,16 @@ class KeyIntakeLimits:
     async def admit(self, member: Member) -> IntakeThrottled | None:
         """Count one key check, or say why it must wait; call it before the provider is asked."""
         mine = RateWindow(f"key-intake:member:{member}", self._per_member, self._span)
-        workspace = RateWindow(
-            f"key-intake:workspace:{member.platform}:{member.workspace or '-'}",
-            self._per_workspace,
-            self._span,
-        )
-        refusal = await self._attempts.attempt([mine, workspace], self._clock())
+        windows = [mine]
+        if member.workspace:
+            windows.append(
+                RateWindow(
+                    f"key-intake:workspace:{member.platform}:{member.workspace}",
+                    self._per_workspace,
+                    self._span,
+                )
+            )
+        refusal = await self._attempts.attempt(windows, self._clock())
         if refusal is None:
             return None
         scope: IntakeScope = "member" if refusal.window == mine else "workspace"

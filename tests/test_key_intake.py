@@ -132,6 +132,18 @@ async def test_a_workspace_bound_holds_across_its_members(
     assert sorted(outcomes) == [("UA", "member"), ("UC", "workspace")]
 
 
+async def test_without_a_workspace_only_the_members_bound_applies(
+    small_workspace_bound: Services, fake_openai: FakeOpenAI
+) -> None:
+    """Discord keys are global: a shared bound would let a few accounts lock out everyone."""
+    services = small_workspace_bound
+    for user in ("1", "2", "3", "4"):
+        for _ in range(2):
+            reply = await services.commands.set_key(Member("discord", "", user), make_key())
+            assert not throttled(reply.text), user
+    assert len(fake_openai.authorizations("/models")) == 8
+
+
 async def test_the_attempt_log_counts_all_windows_or_none() -> None:
     from bot.ports import RateWindow
 
