@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+import secrets
 
 import pytest
 
@@ -49,3 +51,11 @@ def test_configure_logging_masks_keys_on_stderr(capsys: pytest.CaptureFixture[st
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
     assert "oops" in err
     assert key not in err and f"{key[:7]}...{key[-4:]}" in err
+
+
+def test_a_legacy_key_after_an_escaped_line_break_in_json_is_masked() -> None:
+    logger, stream = _capture()
+    legacy = "sk-" + secrets.token_hex(24)
+    logger.info("payload %s", json.dumps({"text": f"my key:\n{legacy}", "more": f"x\t{legacy}"}))
+    assert legacy not in stream.getvalue()
+    assert legacy[:7] + "..." in stream.getvalue()
