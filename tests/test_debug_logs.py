@@ -107,6 +107,8 @@ async def test_slack_socket_mode_at_debug_writes_no_key(
     )
     bot = await RunningCli.start("run", cwd=tmp_path, env=environment)
     try:
+        # Start-up may be slow on a busy machine; the fake's own waits are short.
+        await bot.wait_for_output("slack: signed in as")
         command = slack.command_body("/setkey", user="UALICE", response_url=response_url)
         await fake.send_envelope(command, kind="slash_commands")
         await fake.wait_for(lambda: bool(fake.calls_to("views.open")))
