@@ -58,7 +58,8 @@ class LibraryDebugFloor(logging.Filter):
         return record.levelno >= logging.INFO or _within(record.name, OWN_LOGGERS)
 
 
-def _guard(handler: logging.Handler) -> None:
+def guard_handler(handler: logging.Handler) -> None:
+    """Give one handler both filters (once)."""
     # The floor goes first, so a dropped record is never formatted by the redaction filter.
     if not any(isinstance(f, LibraryDebugFloor) for f in handler.filters):
         handler.filters.insert(0, LibraryDebugFloor())
@@ -77,7 +78,7 @@ def guard_all_handlers() -> None:
     ]
     for logger in loggers:
         for handler in logger.handlers:
-            _guard(handler)
+            guard_handler(handler)
 
 
 def configure_logging(level: str) -> None:
