@@ -4,21 +4,26 @@ byte the process writes is scanned for every key, token and secret it was handed
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 from bot.vault import generate_master_key
 from tests.fakes import openai_server
-from tests.fakes.cli import LOOPBACK_CLI, RunningCli, run_cli
+from tests.fakes.cli import run_cli
 from tests.fakes.core import make_key
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import BOT_BASE, MANAGE_MESSAGES
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.running_cli import LOOPBACK_CLI, RunningCli
 from tests.fakes.slack import FakeSlack
 from tests.slack.requests import (
     CHANNEL,
     DM,
     SIGNING_SECRET,
+    Answer,
     SlackSender,
     channel_message,
     direct_message,
@@ -63,6 +68,35 @@ def assert_nothing_secret(written: str, secrets: list[str]) -> None:
     assert " DEBUG byok-bot" not in written  # slack_bolt's listener loggers are named after the app
 
 
+class SocketModeSender(SlackSender):
+    """The requests SlackSender makes, delivered as Socket Mode envelopes instead of over HTTP."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        super().__init__("unused: Socket Mode")
+        self._fake = fake
+        self.envelopes: list[str] = []
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ) -> Answer:
+        payload: dict[str, Any]
+        if content_type == "application/json":
+            payload, kind = json.loads(body), "events_api"
+        else:
+            form = dict(parse_qsl(body))
+            if "payload" in form:
+                payload, kind = json.loads(form["payload"]), "interactive"
+            else:
+                payload, kind = dict(form), "slash_commands"
+        self.envelopes.append(await self._fake.send_envelope(payload, kind=kind))
+        return Answer(200, "")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -96,7 +130,7 @@ async def test_slack_socket_mode_at_debug_writes_no_key(
 ) -> None:
     fake = await FakeSlack().start()
     by_modal, by_dm, leaked = valid_keys(fake_openai, 3)
-    slack = SlackSender("unused: Socket Mode")
+    slack = SocketModeSender(fake)
     response_url = fake.response_url("setkey")
     environment = debug_environment(
         fake_openai,
@@ -109,33 +143,30 @@ async def test_slack_socket_mode_at_debug_writes_no_key(
     try:
         # Start-up may be slow on a busy machine; the fake's own waits are short.
         await bot.wait_for_output("slack: signed in as")
-        command = slack.command_body("/setkey", user="UALICE", response_url=response_url)
-        await fake.send_envelope(command, kind="slash_commands")
+        await slack.command("/setkey", user="UALICE", response_url=response_url)
         await fake.wait_for(lambda: bool(fake.calls_to("views.open")))
-        submission = slack.interaction_body(slack.key_submission("UALICE", by_modal))
-        submitted = await fake.send_envelope(submission, kind="interactive")
+        await slack.submit_key("UALICE", by_modal)
+        submitted = slack.envelopes[-1]
         await fake.wait_for(lambda: submitted in fake.acks and bool(fake.calls_to("views.publish")))
 
-        await fake.send_envelope(slack.event_body(direct_message("UBOB", by_dm, fake.next_ts())))
+        await slack.event(direct_message("UBOB", by_dm, fake.next_ts()))
         await fake.wait_for(
             lambda: any(c.args.get("channel") == DM for c in fake.calls_to("chat.postMessage"))
         )
 
         asked = fake.add_member_message(CHANNEL, "UALICE", "<@UBOT> what is a monad?")
-        await fake.send_envelope(slack.event_body(mention("UALICE", "what is a monad?", asked)))
+        await slack.event(mention("UALICE", "what is a monad?", asked))
         await fake.wait_for(lambda: bool(fake.calls_to("chat.stopStream")))
 
         pasted = fake.add_member_message(CHANNEL, "UCAROL", f"try {leaked}")
-        await fake.send_envelope(
-            slack.event_body(channel_message("UCAROL", f"try {leaked}", pasted))
-        )
+        await slack.event(channel_message("UCAROL", f"try {leaked}", pasted))
         await fake.wait_for(
             lambda: any(c.args["user"] == "UCAROL" for c in fake.calls_to("chat.postEphemeral"))
         )
     finally:
         await bot.stop()
         await fake.close()
-    assert sorted(fake_openai.authorizations("/models")) == sorted(
+    assert sorted(fake_openai.authorizations("/models"), key=str) == sorted(
         [f"Bearer {by_modal}", f"Bearer {by_dm}"]
     )
     assert fake_openai.authorizations("/chat/completions") == [f"Bearer {by_modal}"]

@@ -81,15 +81,6 @@ class SlackSender:
     async def command(
         self, command: str, text: str = "", *, user: str, channel: str = CHANNEL, response_url: str
     ) -> Answer:
-        form = self.command_body(
-            command, text, user=user, channel=channel, response_url=response_url
-        )
-        return await self.post(urlencode(form), "application/x-www-form-urlencoded")
-
-    def command_body(
-        self, command: str, text: str = "", *, user: str, channel: str = CHANNEL, response_url: str
-    ) -> dict[str, str]:
-        """A slash command's fields: a form over HTTP, the payload itself over Socket Mode."""
         form = {
             "token": "legacy-token",
             "team_id": self.team,
@@ -103,13 +94,9 @@ class SlackSender:
         }
         if self.enterprise:
             form["enterprise_id"] = self.enterprise
-        return form
+        return await self.post(urlencode(form), "application/x-www-form-urlencoded")
 
     async def interaction(self, payload: dict[str, Any]) -> Answer:
-        body = urlencode({"payload": json.dumps(self.interaction_body(payload))})
-        return await self.post(body, "application/x-www-form-urlencoded")
-
-    def interaction_body(self, payload: dict[str, Any]) -> dict[str, Any]:
         payload = {
             "team": {"id": self.team, "domain": "fake"},
             "api_app_id": APP_ID,
@@ -118,29 +105,30 @@ class SlackSender:
         }
         if self.enterprise:
             payload["enterprise"] = {"id": self.enterprise, "name": "Grid"}
-        return payload
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded")
 
     async def submit_key(self, user: str, key: str) -> Answer:
-        return await self.interaction(self.key_submission(user, key))
-
-    def key_submission(self, user: str, key: str) -> dict[str, Any]:
-        """The /setkey modal submitted with `key` (before `interaction_body` wraps it)."""
         from adapters.slack.views import KEY_ACTION, KEY_BLOCK, SETKEY_CALLBACK
 
-        return {
-            "type": "view_submission",
-            "user": {"id": user, "team_id": self.team},
-            "trigger_id": f"trigger-{next(_ids)}",
-            "view": {
-                "id": "V0001",
-                "type": "modal",
-                "callback_id": SETKEY_CALLBACK,
-                "state": {
-                    "values": {KEY_BLOCK: {KEY_ACTION: {"type": "plain_text_input", "value": key}}}
+        return await self.interaction(
+            {
+                "type": "view_submission",
+                "user": {"id": user, "team_id": self.team},
+                "trigger_id": f"trigger-{next(_ids)}",
+                "view": {
+                    "id": "V0001",
+                    "type": "modal",
+                    "callback_id": SETKEY_CALLBACK,
+                    "state": {
+                        "values": {
+                            KEY_BLOCK: {KEY_ACTION: {"type": "plain_text_input", "value": key}}
+                        }
+                    },
+                    "private_metadata": "",
                 },
-                "private_metadata": "",
-            },
-        }
+            }
+        )
 
 
 def mention(user: str, text: str, ts: str, *, thread_ts: str | None = None) -> dict[str, Any]:
