@@ -18,7 +18,8 @@ from bot.redaction import configure_logging, guard_all_handlers
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
 from storage import StorageConfigError, open_store
 
-log = logging.getLogger("byok-bot")
+# Not "byok-bot": slack_bolt names its listener loggers after the app, which is called that.
+log = logging.getLogger("app.cli")
 ENV_FILE = DEFAULT_ENV_FILE
 EXIT_CONFIG = 2
 

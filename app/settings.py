@@ -13,7 +13,15 @@ from pydantic import ValidationError
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
-from bot.settings import LimitSettings, LogSettings, ProviderSettings, SettingsGroup, VaultSettings
+from bot.settings import (
+    LimitSettings,
+    LogSettings,
+    NetworkSettings,
+    ProviderSettings,
+    SettingsGroup,
+    VaultSettings,
+    sends_cleartext_off_host,
+)
 from storage.settings import StorageSettings
 
 DEFAULT_ENV_FILE = Path(".env")
@@ -34,6 +42,7 @@ class Settings:
     provider: ProviderSettings
     limits: LimitSettings
     log: LogSettings
+    network: NetworkSettings
     storage: StorageSettings
     discord: DiscordSettings
     slack: SlackSettings
@@ -44,6 +53,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "provider": ProviderSettings,
     "limits": LimitSettings,
     "log": LogSettings,
+    "network": NetworkSettings,
     "storage": StorageSettings,
     "discord": DiscordSettings,
     "slack": SlackSettings,
@@ -63,9 +73,28 @@ def load_settings(
             groups[name] = _load(group, env_file, given)
         except ValidationError as error:
             problems += [_describe(problem) for problem in error.errors()]
+    problems += _cleartext_urls(groups)
     if problems:
         raise SettingsError(problems)
     return Settings(**groups)  # type: ignore[arg-type]
+
+
+def _cleartext_urls(groups: Mapping[str, SettingsGroup]) -> list[str]:
+    """The URLs that would carry a member's key (the provider) or the bot's token (Slack)
+    unencrypted to another machine, unless the operator says that network is trusted."""
+    network, provider, slack = groups.get("network"), groups.get("provider"), groups.get("slack")
+    if not isinstance(network, NetworkSettings) or network.allow_insecure_urls:
+        return []
+    urls = {
+        "OPENAI_BASE_URL": provider.base_url if isinstance(provider, ProviderSettings) else None,
+        "SLACK_API_URL": slack.api_url if isinstance(slack, SlackSettings) else None,
+    }
+    return [
+        f"{variable}: http:// to another machine would send keys and tokens unencrypted; "
+        "use https://, or set BYOK_ALLOW_INSECURE_URLS=true if that network is trusted"
+        for variable, url in urls.items()
+        if url is not None and sends_cleartext_off_host(url)
+    ]
 
 
 def _load(group: type[Group], env_file: Path | None, given: Mapping[str, object]) -> Group:

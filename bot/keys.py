@@ -9,8 +9,11 @@ MAX_KEY_LENGTH = 512
 MASK_HEAD = 7
 MASK_TAIL = 4
 
-# Broad pre-filter: anything shaped like an OpenAI secret key.
-BROAD_KEY_PATTERN = re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")
+# Broad pre-filter: anything shaped like an OpenAI secret key. Also right after an escape in
+# logged JSON (`\nsk-...`), where the letter of the escape leaves no word boundary.
+BROAD_KEY_PATTERN = re.compile(
+    r"(?:\b|(?<=\\[bfnrt]))sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"
+)
 # Precise forms, from the public secret-scanner rule (T3BlbkFJ is base64 of "OpenAI").
 PRECISE_KEY_PATTERN = re.compile(
     r"sk-(?:proj|svcacct|admin)-(?:[A-Za-z0-9_-]{74}|[A-Za-z0-9_-]{58})T3BlbkFJ"

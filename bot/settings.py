@@ -7,7 +7,9 @@ so the variables keep their flat, documented names."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator
@@ -44,6 +46,23 @@ def require_web_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     return value
+
+
+def sends_cleartext_off_host(url: str) -> bool:
+    """True for an http:// URL whose host is not this machine (127.0.0.0/8, ::1, localhost):
+    what goes there (a member's key, the bot's token) crosses a network unencrypted."""
+    if not url.lower().startswith("http://"):
+        return False
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:  # e.g. an unclosed [IPv6 address: no host this rule can vouch for
+        return True
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: it may resolve anywhere
+        return True
 
 
 # A platform token or secret; empty means "not configured".
@@ -88,6 +107,11 @@ class ProviderSettings(SettingsGroup):
         default=60.0, gt=0, le=600, validation_alias="BYOK_REQUEST_TIMEOUT"
     )
     streaming: bool = Field(default=True, validation_alias="BYOK_STREAMING")
+
+
+class NetworkSettings(SettingsGroup):
+    # The rule itself is checked where the groups with URLs are composed (app/settings.py).
+    allow_insecure_urls: bool = Field(default=False, validation_alias="BYOK_ALLOW_INSECURE_URLS")
 
 
 class LimitSettings(SettingsGroup):

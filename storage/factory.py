@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from bot.ports import Store
 from storage.settings import StorageSettings
 from storage.sqlite import SqliteStore
+
+SQLITE_PREFIX = "sqlite:///"
+# What SQLite answers when the file is there but is no database it can use.
+_NOT_A_DATABASE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
 
 
 class StorageConfigError(Exception):
@@ -14,16 +19,38 @@ class StorageConfigError(Exception):
 
 
 def sqlite_path(database_url: str) -> Path:
-    prefix = "sqlite:///"
-    if not database_url.startswith(prefix):
+    """The file a `sqlite:///PATH` URL names; refused unless PATH is a plain file path."""
+    if not database_url.startswith(SQLITE_PREFIX):
         raise StorageConfigError(
             "DATABASE_URL: only sqlite:///PATH is supported so far (PostgreSQL support is planned)"
         )
-    path = database_url[len(prefix) :]
+    path = database_url[len(SQLITE_PREFIX) :]
     if not path:
         raise StorageConfigError("DATABASE_URL: sqlite:/// needs a file path")
+    # SQLite is built to read a name starting with `file:` as a URI: `?mode=memory` would keep
+    # every key in memory only, and other options choose files the modes below never reach.
+    # A query on a plain path would silently become part of the file's name instead.
+    if path.lower().startswith("file:") or "?" in path or path == ":memory:":
+        raise StorageConfigError(
+            "DATABASE_URL: must name a plain file path, e.g. sqlite:///data/byok-bot.sqlite3 "
+            "(SQLite URIs, ?options and in-memory databases are refused)"
+        )
     return Path(path)
 
 
 async def open_store(settings: StorageSettings) -> Store:
-    return await SqliteStore.open(sqlite_path(settings.database_url))
+    path = sqlite_path(settings.database_url)
+    try:
+        return await SqliteStore.open(path)
+    except sqlite3.DatabaseError as error:
+        if error.sqlite_errorname not in _NOT_A_DATABASE:
+            raise
+        raise StorageConfigError(
+            f"DATABASE_URL: {path} is not an SQLite database ({error}); "
+            "point it at a new file or at byok-bot's database"
+        ) from None
+    except OSError as error:
+        # The database's folder or file cannot be created or made private.
+        raise StorageConfigError(
+            f"DATABASE_URL: cannot prepare {error.filename or path}: {error.strerror}"
+        ) from None

@@ -1,12 +1,38 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.redaction import KeyRedactionFilter, configure_logging
+from bot.redaction import KeyRedactionFilter, configure_logging, guard_all_handlers
 from tests.fakes.core import make_key
+
+# Every library that logs payloads at DEBUG, by the logger names it uses; httpcore3 stands for
+# a transport not released yet, bolt's listener loggers are named after the app.
+PAYLOAD_LOGGERS = (
+    "slack_bolt.AsyncApp",
+    "slack_sdk.socket_mode.aiohttp",
+    "slack_sdk.web.async_base_client",
+    "discord.gateway",
+    "discord.http",
+    "discord.client",
+    "httpx",
+    "httpx2",
+    "httpcore.http11",
+    "httpcore2.connection",
+    "httpcore3",
+    "openai._base_client",
+    "aiohttp.client",
+    "aiohttp.server",
+    "aiosqlite",
+    "websockets.client",
+    "byok-bot:handle_setkey",
+)
 
 
 def _capture() -> tuple[logging.Logger, io.StringIO]:
@@ -50,3 +76,101 @@ def test_configure_logging_masks_keys_on_stderr(capsys: pytest.CaptureFixture[st
         root.setLevel(saved[1])
     assert "oops" in err
     assert key not in err and f"{key[:7]}...{key[-4:]}" in err
+
+
+@pytest.fixture
+def configure() -> Iterator[Callable[[str], None]]:
+    """configure_logging as the CLI calls it; the root and the libraries' levels are put back."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in PAYLOAD_LOGGERS}
+    yield configure_logging
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.parametrize("name", PAYLOAD_LOGGERS)
+def test_library_debug_is_never_written_whatever_its_logger_level(
+    configure: Callable[[str], None], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    configure("DEBUG")
+    library = logging.getLogger(name)
+    # What a library does after logging was configured (slack_bolt copies the root level).
+    library.setLevel(logging.DEBUG)
+    library.debug("payload %s", "debug-payload")
+    library.info("info-line")
+    err = capsys.readouterr().err
+    assert "debug-payload" not in err
+    assert "info-line" in err
+
+
+def test_slack_bolt_copying_the_root_level_cannot_open_the_floor(
+    configure: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slack_bolt.async_app import AsyncApp
+    from slack_bolt.logger import get_bolt_logger
+
+    configure("DEBUG")
+    bolt = get_bolt_logger(AsyncApp)
+    assert bolt.level == logging.DEBUG, "slack_bolt set its own level from the root's"
+    bolt.debug("Received message: %s", json.dumps({"view": {"value": "modal-payload"}}))
+    assert "modal-payload" not in capsys.readouterr().err
+
+
+def test_our_own_debug_lines_are_what_debug_adds(
+    configure: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("DEBUG")
+    for name in ("bot.core", "adapters.discord.sink", "storage.sqlite.keys", "app.cli"):
+        logging.getLogger(name).debug("ours %s", name)
+    err = capsys.readouterr().err
+    for name in ("bot.core", "adapters.discord.sink", "storage.sqlite.keys", "app.cli"):
+        assert f"ours {name}" in err
+    configure("INFO")
+    logging.getLogger("bot.core").debug("hidden at INFO")
+    assert "hidden at INFO" not in capsys.readouterr().err
+
+
+def test_aiohttp_access_lines_are_never_written(
+    configure: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO")
+    logging.getLogger("aiohttp.access").info('"GET /response/r1?token=query-secret HTTP/1.1" 200')
+    assert "query-secret" not in capsys.readouterr().err
+
+
+def test_a_handler_a_library_adds_later_gets_the_floor_too(
+    configure: Callable[[str], None],
+) -> None:
+    configure("DEBUG")
+    stream = io.StringIO()
+    library = logging.getLogger("discord")
+    late = logging.StreamHandler(stream)
+    library.addHandler(late)
+    try:
+        guard_all_handlers()
+        library.debug("late debug")
+        key = make_key()
+        library.warning("late %s", key)
+    finally:
+        library.removeHandler(late)
+    assert "late debug" not in stream.getvalue()
+    assert key not in stream.getvalue() and "late sk-proj" in stream.getvalue()
+
+
+def test_openai_log_is_ignored(
+    configure: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_LOG", "debug")
+    configure("INFO")
+    assert "OPENAI_LOG" not in os.environ
+
+
+def test_a_legacy_key_after_an_escaped_line_break_in_json_is_masked() -> None:
+    logger, stream = _capture()
+    legacy = "sk-" + secrets.token_hex(24)
+    logger.info("payload %s", json.dumps({"text": f"my key:\n{legacy}", "more": f"x\t{legacy}"}))
+    assert legacy not in stream.getvalue()
+    assert legacy[:7] + "..." in stream.getvalue()

@@ -88,14 +88,6 @@ class ByokDiscordClient(discord.Client):
         await super().close()
 
 
-def quiet_gateway_payloads() -> None:
-    """At DEBUG discord.py logs whole gateway events, and a /setkey modal submit holds a key."""
-    gateway_log = logging.getLogger("discord.gateway")
-    if gateway_log.level < logging.INFO:
-        gateway_log.setLevel(logging.INFO)
-
-
 def build_discord_client(*, core: ByokCore, options: DiscordOptions) -> ByokDiscordClient:
     """The client, wired to the core, not connected: start it with `client.start(token)`."""
-    quiet_gateway_payloads()
     return ByokDiscordClient(core=core, options=options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +21,11 @@ from bot.domain import AuditRecord, CapPeriod, CapUnit, Member
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+# The files hold only ciphertext and masked hints, but nobody else needs to read them.
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
+# The database and what SQLite keeps beside it (WAL mode; a rollback journal before that).
+DATABASE_FILES = ("", "-wal", "-shm", "-journal")
 
 
 def iso_time(moment: datetime) -> str:
@@ -28,6 +34,26 @@ def iso_time(moment: datetime) -> str:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _private_files(path: Path) -> None:
+    for suffix in DATABASE_FILES:
+        companion = Path(f"{path}{suffix}")
+        if companion.exists():
+            companion.chmod(PRIVATE_FILE)
+
+
+def _make_private(path: Path) -> None:
+    """Only the bot's user may look inside: the folder, the database and its companion files.
+
+    Done on every start, not only when they are created: a folder made by hand, a restore
+    from a backup or an older version may have left them readable by others."""
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    path.parent.chmod(PRIVATE_FOLDER)
+    # Created private before SQLite writes a byte, instead of with the umask's mode; SQLite
+    # gives the WAL and shared-memory files the mode of the database file.
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE))
+    _private_files(path)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -56,8 +82,7 @@ class SqliteConnection:
 
     @classmethod
     async def open(cls, path: Path) -> Self:
-        # Only the bot's user may look inside: the folder, the database, its WAL and index.
-        await asyncio.to_thread(path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_private, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -71,10 +96,8 @@ class SqliteConnection:
         except BaseException:
             await connection.close()
             raise
-        # The files hold only ciphertext and masked hints, but nobody else needs to read them.
-        for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            if await asyncio.to_thread(companion.exists):
-                await asyncio.to_thread(companion.chmod, 0o600)
+        # Opening in WAL mode created the WAL and shared-memory files just now.
+        await asyncio.to_thread(_private_files, path)
         return store
 
     async def close(self) -> None:
