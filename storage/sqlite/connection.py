@@ -57,7 +57,7 @@ def _make_private(path: Path) -> None:
 
 
 def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("storage") / "migrations"
+    folder = resources.files("storage") / "migrations" / "sqlite"
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
