@@ -5,11 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain import AuditRecord, Member
-from storage.sqlite.connection import (
-    SqliteConnection,
-    iso_time,
-    member_key,
-)
+from storage.columns import member_key
+from storage.sqlite.connection import SqliteConnection, iso_time
 
 
 class AuditRows(SqliteConnection):

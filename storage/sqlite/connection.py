@@ -16,7 +16,7 @@ from typing import Self
 
 import aiosqlite
 
-from bot.domain import AuditRecord, CapPeriod, CapUnit, Member
+from bot.domain import AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +172,3 @@ class SqliteConnection:
                 record.place,
             ),
         )
-
-
-def cap_period(value: str) -> CapPeriod:
-    return "monthly" if value == "monthly" else "daily"
-
-
-def cap_unit(value: str) -> CapUnit:
-    return "tokens" if value == "tokens" else "usd"
-
-
-def member_key(member: Member) -> tuple[str, str, str]:
-    return (member.platform, member.workspace, member.user)

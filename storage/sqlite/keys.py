@@ -7,12 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
-from storage.sqlite.connection import (
-    SqliteConnection,
-    iso_time,
-    member_key,
-    parse_time,
-)
+from storage.columns import member_key
+from storage.sqlite.connection import SqliteConnection, iso_time, parse_time
 
 _MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
 

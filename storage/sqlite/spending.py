@@ -6,13 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain import Cap, CapPeriod, Member, ModelUsage, UsageRecord
-from storage.sqlite.connection import (
-    SqliteConnection,
-    cap_period,
-    cap_unit,
-    iso_time,
-    member_key,
-)
+from storage.columns import cap_period, cap_unit, member_key
+from storage.sqlite.connection import SqliteConnection, iso_time
 
 
 class SpendingRows(SqliteConnection):

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 
 from bot.domain import Cap, WorkspaceConfig
-from storage.sqlite.connection import (
-    SqliteConnection,
-    cap_period,
-    cap_unit,
-)
+from storage.columns import cap_period, cap_unit
+from storage.sqlite.connection import SqliteConnection
 
 
 class WorkspaceRows(SqliteConnection):
