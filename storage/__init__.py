@@ -1,5 +1,6 @@
 """Where byok-bot keeps sealed keys and settings: the engines behind the core's Store port."""
 
-from storage.factory import StorageConfigError, open_store
+from storage.errors import StorageConfigError
+from storage.factory import open_store
 
 __all__ = ["StorageConfigError", "open_store"]

@@ -6,23 +6,27 @@ import sqlite3
 from pathlib import Path
 
 from bot.ports import Store
+from storage.errors import StorageConfigError
+from storage.postgres import PostgresStore
 from storage.settings import StorageSettings
 from storage.sqlite import SqliteStore
+
+__all__ = ["POSTGRES_SCHEMES", "SQLITE_PREFIX", "StorageConfigError", "open_store", "sqlite_path"]
 
 SQLITE_PREFIX = "sqlite:///"
 # What SQLite answers when the file is there but is no database it can use.
 _NOT_A_DATABASE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
 
-
-class StorageConfigError(Exception):
-    """DATABASE_URL names something this build cannot open."""
+# The two spellings libpq (and so asyncpg) accepts.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def sqlite_path(database_url: str) -> Path:
     """The file a `sqlite:///PATH` URL names; refused unless PATH is a plain file path."""
     if not database_url.startswith(SQLITE_PREFIX):
         raise StorageConfigError(
-            "DATABASE_URL: only sqlite:///PATH is supported so far (PostgreSQL support is planned)"
+            "DATABASE_URL: use sqlite:///PATH (one process) or"
+            " postgresql://USER:PASSWORD@HOST:PORT/DATABASE (many processes)"
         )
     path = database_url[len(SQLITE_PREFIX) :]
     if not path:
@@ -39,6 +43,8 @@ def sqlite_path(database_url: str) -> Path:
 
 
 async def open_store(settings: StorageSettings) -> Store:
+    if settings.database_url.startswith(POSTGRES_SCHEMES):
+        return await PostgresStore.open(url=settings.database_url, pool_size=settings.db_pool_size)
     path = sqlite_path(settings.database_url)
     try:
         return await SqliteStore.open(path)

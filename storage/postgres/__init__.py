@@ -1,0 +1,16 @@
+"""The PostgreSQL Store: one class per group of tables, joined over one shared pool, for
+many processes sharing one database."""
+
+from __future__ import annotations
+
+from storage.postgres.audit import AuditRows
+from storage.postgres.connection import migrations
+from storage.postgres.keys import KeyRows
+from storage.postgres.spending import SpendingRows
+from storage.postgres.workspaces import WorkspaceRows
+
+__all__ = ["PostgresStore", "migrations"]
+
+
+class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows):
+    """Every method of the Store protocol, on PostgreSQL."""

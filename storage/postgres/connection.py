@@ -1,0 +1,215 @@
+"""The PostgreSQL engine's connection: a pool every table module shares, numbered migrations
+applied under a lock, and a transaction around every change of more than one row.
+
+Deleting a row in PostgreSQL leaves a dead tuple behind until VACUUM (autovacuum, by
+default) reclaims it; PostgreSQL has no `secure_delete`. What such a tuple of `member_keys`
+still holds is the sealed key, Fernet ciphertext bound to its owner, and the masked hint:
+never a key in the clear. The rows are deleted all the same, so nothing is served from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Self, TypeAlias
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from bot.domain import AuditRecord
+from storage.errors import StorageConfigError
+
+# How long to wait for the server at start-up before calling it unreachable.
+CONNECT_TIMEOUT_SECONDS = 10.0
+# Any fixed number, the same in every byok-bot process: whoever holds it migrates.
+MIGRATION_LOCK = 0x62796F6B  # "byok"
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # Generic in the stubs only.
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
+
+def utc(moment: datetime) -> datetime:
+    """Like SQLite's stored text, a naive time is read as local time."""
+    return moment.astimezone(UTC)
+
+
+def affected(status: str) -> int:
+    """The row count of a command tag such as `UPDATE 1` or `DELETE 3`."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("storage") / "migrations" / "postgres"
+    found = [
+        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found)
+
+
+def describe(url: str) -> tuple[str, str, str]:
+    """Where a URL points, as (host:port, database, user), without its password: these go
+    into the one line an operator reads when the server cannot be used."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "the local socket"
+        port = parts.port or 5432
+        database = unquote(parts.path.lstrip("/")) or "(default)"
+        user = unquote(parts.username or "") or "(default)"
+    except ValueError:
+        return ("(unreadable address)", "(default)", "(default)")
+    return (f"{host}:{port}", database, user)
+
+
+def _refusal(error: BaseException, url: str) -> StorageConfigError:
+    """The one line for a server that cannot be used, naming DATABASE_URL and what to do."""
+    where, database, user = describe(url)
+    match error:
+        case asyncpg.InvalidPasswordError():
+            text = (
+                f"PostgreSQL at {where} refused the password of user {user!r};"
+                " fix the user or the password in DATABASE_URL"
+            )
+        case asyncpg.InvalidCatalogNameError():
+            text = (
+                f"database {database!r} does not exist on {where};"
+                f" create it (createdb {database}) or fix the name in DATABASE_URL"
+            )
+        case asyncpg.InvalidAuthorizationSpecificationError():
+            text = (
+                f"PostgreSQL at {where} refused user {user!r} ({error});"
+                " fix the user in DATABASE_URL or the server's pg_hba.conf"
+            )
+        case asyncpg.InsufficientPrivilegeError():
+            text = (
+                f"user {user!r} may not create byok-bot's tables in database {database!r}"
+                f" ({error}); grant it CREATE on the database's schema or use its owner"
+            )
+        case asyncpg.PostgresError():
+            text = f"PostgreSQL at {where} refused the connection ({error}); check DATABASE_URL"
+        case ValueError():  # asyncpg's ClientConfigurationError is one too
+            text = (
+                f"not a PostgreSQL URL asyncpg can use ({error});"
+                " write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            )
+        case _:  # OSError, TimeoutError: nothing answered, or nothing there speaks PostgreSQL
+            if isinstance(error, ConnectionRefusedError):
+                reason = "connection refused"
+            elif isinstance(error, TimeoutError):
+                reason = f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f} s"
+            else:
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            text = (
+                f"cannot reach PostgreSQL at {where} ({reason});"
+                " start the server or fix the host and port in DATABASE_URL"
+            )
+    return StorageConfigError(f"DATABASE_URL: {text}")
+
+
+# Raised at start-up by asyncpg for a server that is down, refuses us or speaks no PostgreSQL.
+_START_FAILURES = (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class PostgresConnection:
+    """The pool every table module shares, and its transaction discipline."""
+
+    def __init__(self, *, pool: asyncpg.Pool[asyncpg.Record], where: str) -> None:
+        self._pool = pool
+        self._where = where
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(server={self._where!r})"
+
+    @classmethod
+    async def open(cls, *, url: str, pool_size: int) -> Self:
+        """Connect, check the schema and migrate it; a server that cannot be used raises
+        StorageConfigError in one line."""
+        where, database, _ = describe(url)
+        try:
+            # One connection at start proves the address, the password and the database;
+            # the others open as turns need them.
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_SECONDS
+            )
+        except _START_FAILURES as error:
+            raise _refusal(error, url) from None
+        store = cls(pool=pool, where=f"{where}/{database}")
+        try:
+            await store._migrate()
+        except StorageConfigError:
+            await pool.close()
+            raise
+        except _START_FAILURES as error:
+            await pool.close()
+            raise _refusal(error, url) from None
+        except BaseException:
+            pool.terminate()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        # asyncpg rolls back on any exception, a cancel included, and the pool resets the
+        # connection before anyone else gets it.
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield connection
+
+    async def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[asyncpg.Record]:
+        return await self._pool.fetch(sql, *parameters)
+
+    async def _one(self, sql: str, parameters: Sequence[object] = ()) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(sql, *parameters)
+
+    async def _migrate(self) -> None:
+        known = migrations()
+        latest = known[-1][0] if known else 0
+        # Reading the version and migrating are one transaction under one lock: of many
+        # processes starting at once, one migrates while the others wait here, then find
+        # the schema current and go on. The lock ends with the transaction.
+        async with self._transaction() as db:
+            await db.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"
+            )
+            current = int(await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+            if current > latest:
+                raise StorageConfigError(
+                    f"DATABASE_URL: the database's schema is version {current}, newer than"
+                    f" this byok-bot knows ({latest}); run the byok-bot release that wrote it"
+                )
+            for version, script in known:
+                if version <= current:
+                    continue
+                await db.execute(script)
+                await db.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, now())",
+                    version,
+                )
+
+    async def schema_version(self) -> int:
+        row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def _insert_audit(db: Connection, record: AuditRecord) -> None:
+        await db.execute(
+            "INSERT INTO audit_events (at, platform, workspace, user_id, event, outcome, place)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            utc(record.at),
+            record.platform,
+            record.workspace,
+            record.user,
+            record.event,
+            record.outcome,
+            record.place,
+        )

@@ -1,0 +1,174 @@
+"""Sealed keys, members' preferences, master-key fingerprints, and forgetting a member."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
+from storage.columns import member_key
+from storage.postgres.connection import PostgresConnection, affected, utc
+
+_MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
+
+
+class KeyRows(PostgresConnection):
+    async def master_key_fingerprints(self) -> set[str]:
+        rows = await self._all("SELECT fingerprint FROM master_key_fingerprints")
+        return {str(row[0]) for row in rows}
+
+    async def save_key(
+        self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
+    ) -> str:
+        key_id = secrets.token_hex(16)
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked,"
+                " status, set_at, validated_at, last_used_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'valid', $7, $7, NULL)"
+                " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET"
+                " key_id = excluded.key_id, sealed = excluded.sealed, masked = excluded.masked,"
+                " status = 'valid', set_at = excluded.set_at,"
+                " validated_at = excluded.validated_at, last_used_at = NULL",
+                *member_key(member),
+                key_id,
+                sealed,
+                masked,
+                utc(now),
+            )
+            await db.execute(
+                "INSERT INTO master_key_fingerprints (fingerprint) VALUES ($1)"
+                " ON CONFLICT DO NOTHING",
+                fingerprint,
+            )
+        return key_id
+
+    async def get_key(self, member: Member) -> StoredKey | None:
+        row = await self._one(
+            "SELECT sealed, masked, status, set_at, validated_at, last_used_at, key_id"
+            " FROM member_keys WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+            member_key(member),
+        )
+        if row is None:
+            return None
+        status: KeyStatus = "valid" if row["status"] == "valid" else "invalid"
+        return StoredKey(
+            member=member,
+            key_id=str(row["key_id"]),
+            sealed=bytes(row["sealed"]),
+            masked=str(row["masked"]),
+            status=status,
+            set_at=row["set_at"],
+            validated_at=row["validated_at"],
+            last_used_at=row["last_used_at"],
+        )
+
+    async def _update_key(
+        self, member: Member, key_id: str, assignment: str, *values: object
+    ) -> bool:
+        # The assignment's own parameters come first ($1...); the row's identity follows.
+        first = len(values) + 1
+        status = await self._pool.execute(
+            f"UPDATE member_keys SET {assignment}"  # noqa: S608 - fixed column names only
+            f" WHERE platform = ${first} AND workspace = ${first + 1}"
+            f" AND user_id = ${first + 2} AND key_id = ${first + 3}",
+            *values,
+            *member_key(member),
+            key_id,
+        )
+        return affected(status) > 0
+
+    async def mark_key_validated(self, member: Member, key_id: str, now: datetime) -> bool:
+        return await self._update_key(
+            member, key_id, "status = 'valid', validated_at = $1", utc(now)
+        )
+
+    async def mark_key_invalid(self, member: Member, key_id: str) -> bool:
+        return await self._update_key(member, key_id, "status = 'invalid'")
+
+    async def mark_key_used(self, member: Member, key_id: str, now: datetime) -> bool:
+        return await self._update_key(member, key_id, "last_used_at = $1", utc(now))
+
+    async def delete_key(self, member: Member) -> bool:
+        # The row goes; its dead tuple holds only ciphertext until VACUUM (see connection.py).
+        status = await self._pool.execute(
+            "DELETE FROM member_keys WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+            *member_key(member),
+        )
+        return affected(status) > 0
+
+    async def get_model(self, member: Member) -> str | None:
+        row = await self._one(
+            "SELECT model FROM member_prefs"
+            " WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+            member_key(member),
+        )
+        return str(row[0]) if row and row[0] else None
+
+    async def set_model(self, member: Member, model: str | None) -> None:
+        await self._pool.execute(
+            "INSERT INTO member_prefs (platform, workspace, user_id, model)"
+            " VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET model = excluded.model",
+            *member_key(member),
+            model,
+        )
+
+    async def forget_member(self, member: Member, *, now: datetime) -> None:
+        async with self._transaction() as db:
+            for table in _MEMBER_TABLES:
+                await db.execute(
+                    f"DELETE FROM {table}"  # noqa: S608 - table names are constants
+                    " WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+                    *member_key(member),
+                )
+            await self._insert_audit(
+                db,
+                AuditRecord(
+                    at=now,
+                    platform=member.platform,
+                    workspace=member.workspace,
+                    user=None,
+                    event=FORGOTTEN_EVENT,
+                    outcome="ok",
+                ),
+            )
+
+    async def reseal_all(
+        self,
+        reseal: Callable[[bytes], bytes],
+        *,
+        fingerprint: str,
+        audit_event: str,
+        now: datetime,
+    ) -> int:
+        async with self._transaction() as db:
+            # What SQLite's one writer gives for free: no key is set, changed or removed by
+            # another process until this commits, so none sealed under an old master key
+            # slips in after the fingerprints are replaced. Reads go on meanwhile.
+            await db.execute("LOCK TABLE member_keys, master_key_fingerprints IN EXCLUSIVE MODE")
+            rows = await db.fetch("SELECT platform, workspace, user_id, sealed FROM member_keys")
+            # A reseal that fails part-way raises here, before anything is written.
+            resealed = [
+                (reseal(bytes(row["sealed"])), row["platform"], row["workspace"], row["user_id"])
+                for row in rows
+            ]
+            await db.executemany(
+                "UPDATE member_keys SET sealed = $1"
+                " WHERE platform = $2 AND workspace = $3 AND user_id = $4",
+                resealed,
+            )
+            await db.executemany(
+                "INSERT INTO audit_events (at, platform, workspace, user_id, event, outcome)"
+                " VALUES ($1, $2, $3, $4, $5, 'ok')",
+                [
+                    (utc(now), row["platform"], row["workspace"], row["user_id"], audit_event)
+                    for row in rows
+                ],
+            )
+            await db.execute("DELETE FROM master_key_fingerprints")
+            await db.execute(
+                "INSERT INTO master_key_fingerprints (fingerprint) VALUES ($1)", fingerprint
+            )
+        return len(rows)
