@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from app.services import Services, open_services
 from app.settings import Settings, all_variables
 from bot.vault import generate_master_key
+from tests.fakes import postgres
 from tests.fakes.core import make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -50,8 +52,38 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(fake_openai: FakeOpenAI, master_key: str, db_path: Path) -> Settings:
-    return make_settings(fake_openai, master_keys=master_key, database_url=f"sqlite:///{db_path}")
+def database_url(db_path: Path) -> str:
+    """The database `settings` name; a module overrides it to run on PostgreSQL too."""
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+def settings(fake_openai: FakeOpenAI, master_key: str, database_url: str) -> Settings:
+    return make_settings(fake_openai, master_keys=master_key, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """This test session's own PostgreSQL database (byok_test_<random>), dropped at the end.
+    Without a server the tests that need it are skipped, saying why, or fail when
+    BYOK_REQUIRE_POSTGRES=1 (CI) says a server must be there."""
+    reason = postgres.run_async(postgres.unreachable_reason())
+    if reason is not None:
+        if os.environ.get("BYOK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}, and BYOK_REQUIRE_POSTGRES=1 requires one", pytrace=False)
+        pytest.skip(f"{reason}: PostgreSQL tests skipped (BYOK_REQUIRE_POSTGRES=1 fails instead)")
+    name = postgres.run_async(postgres.create_database())
+    try:
+        yield postgres.database_url(name)
+    finally:
+        postgres.run_async(postgres.drop_database(name))
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The session's PostgreSQL database with every table emptied for this test."""
+    postgres.run_async(postgres.empty_tables(postgres_database))
+    return postgres_database
 
 
 @pytest.fixture

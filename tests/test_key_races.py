@@ -78,35 +78,6 @@ async def test_model_command_with_a_replaced_key_leaves_the_new_key_alone(
     assert stored is not None and stored.status == "valid"
 
 
-async def test_key_status_changes_only_for_the_key_id_that_is_stored(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    now = datetime(2026, 11, 27, tzinfo=UTC)
-    who = Member("slack", "T1", "U1")
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    try:
-        first = await store.save_key(who, sealed=b"a", masked="m", fingerprint="f", now=now)
-        second = await store.save_key(who, sealed=b"b", masked="m", fingerprint="f", now=now)
-        assert first != second
-        assert not await store.mark_key_invalid(who, first)
-        assert not await store.mark_key_used(who, first, now)
-        stored = await store.get_key(who)
-        assert stored is not None and stored.key_id == second
-        assert (stored.status, stored.last_used_at) == ("valid", None)
-        assert await store.mark_key_used(who, second, now)
-        assert await store.mark_key_invalid(who, second)
-        assert await store.mark_key_validated(who, second, now)
-        # Re-sealing under a new master key keeps the id: it is the same key.
-        await store.reseal_all(lambda s: s + b"!", fingerprint="g", audit_event="r", now=now)
-        resealed = await store.get_key(who)
-        assert resealed is not None and resealed.key_id == second
-        # A removed key has no id left to match.
-        assert await store.delete_key(who)
-        assert not await store.mark_key_invalid(who, second)
-    finally:
-        await store.close()
-
-
 async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> None:
     from storage.sqlite import migrations
 

@@ -1,17 +1,17 @@
+"""What only SQLite has: its pragmas, its files on disk and its one writer. The Store
+contract both engines share is tests/test_store_contract.py."""
+
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
-import pytest
 
-from bot.domain import Member, WorkspaceConfig
+from bot.domain import Member
 from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")
-BOB = Member("slack", "T2", "U2")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LATEST = len(migrations())
 MARKER = b"SEALED-MARKER-" + b"x" * 200
@@ -56,64 +56,6 @@ async def test_deleted_key_leaves_no_bytes_in_the_file_or_wal(tmp_path: Path) ->
         await store.close()
 
 
-async def test_forget_and_workspace_deletion(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    try:
-        for who in (ALICE, BOB):
-            await store.save_key(who, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
-            await store.set_model(who, "gpt-4o")
-        await store.save_workspace_config(
-            WorkspaceConfig("slack", "T1", frozenset({"C1"}), "gpt-4o", threaded=False)
-        )
-        assert (await store.get_workspace_config("slack", "T1")).allowed_channels == {"C1"}
-
-        await store.forget_member(ALICE, now=NOW)
-        assert await store.get_key(ALICE) is None
-        assert await store.get_model(ALICE) is None
-        assert await store.get_key(BOB) is not None
-
-        await store.save_key(ALICE, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
-        assert await store.delete_workspace("slack", "T1") == 1
-        assert await store.get_key(ALICE) is None
-        assert (await store.get_workspace_config("slack", "T1")).allowed_channels == frozenset()
-        assert await store.get_key(BOB) is not None
-    finally:
-        await store.close()
-
-
-async def test_reseal_all_is_one_transaction(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    try:
-        for who in (ALICE, BOB):
-            await store.save_key(who, sealed=b"old", masked="m", fingerprint="old-fp", now=NOW)
-
-        def failing(sealed: bytes) -> bytes:
-            if failing.calls:  # type: ignore[attr-defined]
-                raise RuntimeError("boom")
-            failing.calls += 1  # type: ignore[attr-defined]
-            return b"new"
-
-        failing.calls = 0  # type: ignore[attr-defined]
-        with pytest.raises(RuntimeError):
-            await store.reseal_all(failing, fingerprint="new-fp", audit_event="r", now=NOW)
-        # Nothing changed: the first row's update was rolled back with the rest.
-        for who in (ALICE, BOB):
-            stored = await store.get_key(who)
-            assert stored is not None and stored.sealed == b"old"
-        assert await store.master_key_fingerprints() == {"old-fp"}
-
-        assert (
-            await store.reseal_all(
-                lambda s: b"new", fingerprint="new-fp", audit_event="key_resealed", now=NOW
-            )
-            == 2
-        )
-        assert [e.event for e in await store.audit_events()] == ["key_resealed"] * 2
-        assert await store.master_key_fingerprints() == {"new-fp"}
-    finally:
-        await store.close()
-
-
 async def test_database_file_is_private(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "s.sqlite3")
     await store.close()
@@ -144,26 +86,5 @@ async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path:
         # Readers keep statements going while every delete commits and checkpoints the WAL.
         await asyncio.gather(*(reader() for _ in range(8)), deleter())
         assert deleted == [True] * len(members)
-    finally:
-        await store.close()
-
-
-async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path: Path) -> None:
-    import asyncio
-
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    try:
-        # Cancel writes at every point they can be cancelled; each next write must work.
-        for ticks in range(12):
-            writing = asyncio.create_task(
-                store.save_key(ALICE, sealed=MARKER, masked="m", fingerprint="f", now=NOW)
-            )
-            for _ in range(ticks):
-                await asyncio.sleep(0)
-            writing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-            await store.set_model(BOB, f"model-{ticks}")
-            assert await store.get_model(BOB) == f"model-{ticks}"
     finally:
         await store.close()

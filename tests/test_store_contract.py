@@ -1,0 +1,476 @@
+"""The Store contract: every method, the same behaviour on every engine.
+
+Each test runs on SQLite and on PostgreSQL (a database of this test session, emptied for
+each test; skipped with the reason when no server is reachable, failed under
+BYOK_REQUIRE_POSTGRES=1). What only one engine has (SQLite's pragmas and bytes on disk,
+PostgreSQL's migration lock) is tested in tests/test_storage.py and tests/test_postgres.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.domain import (
+    FORGOTTEN_EVENT,
+    AuditRecord,
+    Cap,
+    Member,
+    ModelUsage,
+    UsageRecord,
+    WorkspaceConfig,
+)
+from bot.ports import Store
+from storage.postgres import PostgresStore
+from storage.sqlite import SqliteStore
+
+ALICE = Member("slack", "T1", "U1")
+BOB = Member("slack", "T2", "U2")
+# Same user id and workspace as ALICE on another platform: a different member.
+ALICE_ELSEWHERE = Member("discord", "T1", "U1")
+CAROL = Member("slack", "T1", "U3")
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+SEALED = b"\x00\xffSEALED-" + bytes(range(256))
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    name: str
+    url: str
+
+    async def open(self) -> Store:
+        if self.name == "postgres":
+            return await PostgresStore.open(url=self.url, pool_size=3)
+        return await SqliteStore.open(Path(self.url))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    if request.param == "postgres":
+        return Engine("postgres", request.getfixturevalue("postgres_url"))
+    return Engine("sqlite", str(tmp_path / "s.sqlite3"))
+
+
+@pytest.fixture
+async def store(engine: Engine) -> AsyncIterator[Store]:
+    opened = await engine.open()
+    yield opened
+    await opened.close()
+
+
+async def save(store: Store, who: Member, sealed: bytes = SEALED, fp: str = "fp") -> str:
+    return await store.save_key(
+        who, sealed=sealed, masked="sk-proj...Ab3d", fingerprint=fp, now=NOW
+    )
+
+
+def usage(
+    who: Member, model: str, at: datetime, *, tokens: int = 10, server: str = "S1"
+) -> UsageRecord:
+    return UsageRecord(
+        member=who,
+        server=server,
+        model=model,
+        prompt_tokens=tokens,
+        completion_tokens=tokens * 2,
+        outcome="ok",
+        at=at,
+    )
+
+
+def audit(who: Member, event: str, at: datetime = NOW, place: str = "") -> AuditRecord:
+    return AuditRecord(
+        at=at,
+        platform=who.platform,
+        workspace=who.workspace,
+        user=who.user,
+        event=event,
+        outcome="ok",
+        place=place,
+    )
+
+
+# Keys
+
+
+async def test_a_saved_key_reads_back_exactly(store: Store) -> None:
+    assert await store.get_key(ALICE) is None
+    key_id = await save(store, ALICE)
+    stored = await store.get_key(ALICE)
+    assert stored is not None
+    assert stored.member == ALICE and stored.key_id == key_id and len(key_id) == 32
+    assert stored.sealed == SEALED and isinstance(stored.sealed, bytes)
+    assert stored.masked == "sk-proj...Ab3d"
+    assert (stored.status, stored.set_at, stored.validated_at, stored.last_used_at) == (
+        "valid",
+        NOW,
+        NOW,
+        None,
+    )
+    assert stored.set_at.utcoffset() == timedelta(0)
+    assert await store.get_key(ALICE_ELSEWHERE) is None
+
+
+async def test_replacing_a_key_gives_a_new_id_and_a_fresh_row(store: Store) -> None:
+    first = await save(store, ALICE, b"first")
+    assert await store.mark_key_invalid(ALICE, first)
+    assert await store.mark_key_used(ALICE, first, NOW)
+    later = NOW + timedelta(hours=1)
+    second = await store.save_key(ALICE, sealed=b"second", masked="m2", fingerprint="fp", now=later)
+    assert second != first
+    stored = await store.get_key(ALICE)
+    assert stored is not None
+    assert (stored.key_id, stored.sealed, stored.masked) == (second, b"second", "m2")
+    assert (stored.status, stored.set_at, stored.validated_at, stored.last_used_at) == (
+        "valid",
+        later,
+        later,
+        None,
+    )
+
+
+async def test_key_status_changes_only_for_the_key_id_that_is_stored(store: Store) -> None:
+    first = await save(store, ALICE, b"a")
+    second = await save(store, ALICE, b"b")
+    assert first != second
+    assert not await store.mark_key_invalid(ALICE, first)
+    assert not await store.mark_key_used(ALICE, first, NOW)
+    assert not await store.mark_key_validated(ALICE, first, NOW)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and stored.key_id == second
+    assert (stored.status, stored.last_used_at) == ("valid", None)
+
+    used_at = NOW + timedelta(minutes=5)
+    assert await store.mark_key_used(ALICE, second, used_at)
+    assert await store.mark_key_invalid(ALICE, second)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and (stored.status, stored.last_used_at) == ("invalid", used_at)
+    validated_at = NOW + timedelta(minutes=6)
+    assert await store.mark_key_validated(ALICE, second, validated_at)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and (stored.status, stored.validated_at) == ("valid", validated_at)
+
+    # Re-sealing under a new master key keeps the id: it is the same key.
+    await store.reseal_all(lambda s: s + b"!", fingerprint="g", audit_event="r", now=NOW)
+    resealed = await store.get_key(ALICE)
+    assert resealed is not None and resealed.key_id == second
+    # A removed key has no id left to match; another member's key is never matched.
+    await save(store, BOB)
+    assert not await store.mark_key_invalid(BOB, second)
+    assert await store.delete_key(ALICE)
+    assert not await store.mark_key_invalid(ALICE, second)
+    assert not await store.mark_key_used(ALICE, second, NOW)
+
+
+async def test_delete_key_says_whether_there_was_one(store: Store) -> None:
+    await save(store, ALICE)
+    await save(store, BOB)
+    assert await store.delete_key(ALICE)
+    assert not await store.delete_key(ALICE)
+    assert await store.get_key(ALICE) is None
+    assert await store.get_key(BOB) is not None
+
+
+async def test_times_in_any_zone_are_the_same_moment(store: Store) -> None:
+    elsewhere = NOW.astimezone(timezone(timedelta(hours=-5)))
+    await store.save_key(ALICE, sealed=b"x", masked="m", fingerprint="f", now=elsewhere)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and stored.set_at == NOW
+    with_micros = NOW + timedelta(microseconds=123456)
+    assert await store.mark_key_used(ALICE, stored.key_id, with_micros)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and stored.last_used_at == with_micros
+
+
+async def test_master_key_fingerprints_of_every_sealing_key(store: Store) -> None:
+    assert await store.master_key_fingerprints() == set()
+    await save(store, ALICE, fp="one")
+    await save(store, BOB, fp="one")
+    await save(store, CAROL, fp="two")
+    assert await store.master_key_fingerprints() == {"one", "two"}
+
+
+# Models
+
+
+async def test_models_are_per_member_and_can_be_cleared(store: Store) -> None:
+    assert await store.get_model(ALICE) is None
+    await store.set_model(ALICE, "gpt-4o")
+    await store.set_model(BOB, "gpt-5-mini")
+    assert await store.get_model(ALICE) == "gpt-4o"
+    await store.set_model(ALICE, "o3")
+    assert await store.get_model(ALICE) == "o3"
+    await store.set_model(ALICE, None)
+    assert await store.get_model(ALICE) is None
+    assert await store.get_model(BOB) == "gpt-5-mini"
+    assert await store.get_model(ALICE_ELSEWHERE) is None
+
+
+# Caps
+
+
+async def test_caps_per_period_replaced_and_removed(store: Store) -> None:
+    assert await store.get_caps(ALICE) == {}
+    await store.set_cap(ALICE, "daily", Cap(0.1, "usd"))
+    await store.set_cap(ALICE, "monthly", Cap(200000, "tokens"))
+    await store.set_cap(BOB, "daily", Cap(5, "usd"))
+    assert await store.get_caps(ALICE) == {
+        "daily": Cap(0.1, "usd"),
+        "monthly": Cap(200000, "tokens"),
+    }
+    await store.set_cap(ALICE, "daily", Cap(1500, "tokens"))
+    assert (await store.get_caps(ALICE))["daily"] == Cap(1500, "tokens")
+    await store.set_cap(ALICE, "daily", None)
+    assert await store.get_caps(ALICE) == {"monthly": Cap(200000, "tokens")}
+    await store.set_cap(ALICE, "daily", None)  # removing what is not there is fine
+    assert await store.get_caps(BOB) == {"daily": Cap(5, "usd")}
+    assert await store.get_caps(ALICE_ELSEWHERE) == {}
+
+
+# Usage
+
+
+async def test_usage_sums_per_model_since_a_moment(store: Store) -> None:
+    await store.record_usage([])
+    yesterday = NOW - timedelta(days=1)
+    failed = UsageRecord(ALICE, "S1", "gpt-4o", 0, 0, "rate_limited", NOW)
+    await store.record_usage(
+        [
+            usage(ALICE, "gpt-4o", NOW),
+            usage(ALICE, "gpt-4o", NOW + timedelta(seconds=1), tokens=5, server="S2"),
+            usage(ALICE, "Zeta", NOW),
+            usage(ALICE, "a-model", yesterday),
+            failed,
+            usage(BOB, "gpt-4o", NOW, tokens=1000),
+            usage(ALICE_ELSEWHERE, "gpt-4o", NOW, tokens=1000),
+        ]
+    )
+    # The moment itself counts (a day's window starts at its midnight); byte order of names.
+    assert await store.usage_by_model(ALICE, since=NOW) == [
+        ModelUsage("Zeta", 10, 20, 1),
+        ModelUsage("gpt-4o", 15, 30, 3),
+    ]
+    assert await store.usage_by_model(ALICE, since=yesterday) == [
+        ModelUsage("Zeta", 10, 20, 1),
+        ModelUsage("a-model", 10, 20, 1),
+        ModelUsage("gpt-4o", 15, 30, 3),
+    ]
+    assert await store.usage_by_model(ALICE, since=NOW, server="S2") == [
+        ModelUsage("gpt-4o", 5, 10, 1)
+    ]
+    assert await store.usage_by_model(ALICE, since=NOW + timedelta(seconds=2)) == []
+    assert await store.usage_by_model(CAROL, since=yesterday) == []
+
+
+async def test_usage_since_a_moment_given_in_another_zone(store: Store) -> None:
+    await store.record_usage([usage(ALICE, "m", NOW + timedelta(microseconds=1))])
+    since = NOW.astimezone(timezone(timedelta(hours=9)))
+    assert await store.usage_by_model(ALICE, since=since) == [ModelUsage("m", 10, 20, 1)]
+    later = (NOW + timedelta(microseconds=2)).astimezone(timezone(timedelta(hours=-3)))
+    assert await store.usage_by_model(ALICE, since=later) == []
+
+
+# Audit
+
+
+async def test_audit_events_newest_first_with_filters(store: Store) -> None:
+    assert await store.audit_events() == []
+    first = audit(ALICE, "key_set", NOW - timedelta(days=2), place="C1")
+    second = audit(BOB, "key_set", NOW - timedelta(days=1))
+    third = audit(ALICE, "key_validated", NOW)
+    same_moment = audit(ALICE_ELSEWHERE, "key_removed", NOW)
+    anonymous = AuditRecord(NOW, "slack", "T1", None, FORGOTTEN_EVENT, "ok")
+    for record in (first, second, third, same_moment, anonymous):
+        await store.record_audit(record)
+
+    # Newest first; at the same moment, the later written first.
+    assert await store.audit_events() == [anonymous, same_moment, third, second, first]
+    assert await store.audit_events(member=ALICE) == [third, first]
+    assert await store.audit_events(user="U1") == [same_moment, third, first]
+    assert await store.audit_events(since=NOW - timedelta(days=1)) == [
+        anonymous,
+        same_moment,
+        third,
+        second,
+    ]
+    assert await store.audit_events(limit=2) == [anonymous, same_moment]
+    assert await store.audit_events(member=ALICE, since=NOW, limit=5) == [third]
+    assert await store.audit_events(user="nobody") == []
+
+
+# Workspaces
+
+
+async def test_workspace_config_defaults_saves_and_replaces(store: Store) -> None:
+    assert await store.get_workspace_config("slack", "T1") == WorkspaceConfig("slack", "T1")
+    config = WorkspaceConfig(
+        "slack",
+        "T1",
+        allowed_channels=frozenset({"C2", "C1"}),
+        default_model="gpt-4o",
+        threaded=False,
+        member_caps={"daily": Cap(2.5, "usd"), "monthly": Cap(50000, "tokens")},
+    )
+    await store.save_workspace_config(config)
+    assert await store.get_workspace_config("slack", "T1") == config
+    assert await store.get_workspace_config("discord", "T1") == WorkspaceConfig("discord", "T1")
+
+    replaced = WorkspaceConfig("slack", "T1")
+    await store.save_workspace_config(replaced)
+    assert await store.get_workspace_config("slack", "T1") == replaced
+
+
+# Forgetting a member, deleting a workspace
+
+
+async def _fill(store: Store, who: Member) -> None:
+    await save(store, who)
+    await store.set_model(who, "gpt-4o")
+    await store.set_cap(who, "daily", Cap(1, "usd"))
+    await store.record_usage([usage(who, "gpt-4o", NOW)])
+    await store.record_audit(audit(who, "key_set"))
+
+
+async def test_forget_member_leaves_one_anonymous_event(store: Store) -> None:
+    for who in (ALICE, CAROL, ALICE_ELSEWHERE):
+        await _fill(store, who)
+    later = NOW + timedelta(minutes=1)
+    await store.forget_member(ALICE, now=later)
+
+    assert await store.get_key(ALICE) is None
+    assert await store.get_model(ALICE) is None
+    assert await store.get_caps(ALICE) == {}
+    assert await store.usage_by_model(ALICE, since=NOW) == []
+    assert await store.audit_events(member=ALICE) == []
+    assert await store.audit_events(since=later) == [
+        AuditRecord(later, "slack", "T1", None, FORGOTTEN_EVENT, "ok")
+    ]
+    # Nobody else lost anything, on this platform or another.
+    for who in (CAROL, ALICE_ELSEWHERE):
+        assert await store.get_key(who) is not None
+        assert await store.get_model(who) == "gpt-4o"
+        assert await store.get_caps(who) == {"daily": Cap(1, "usd")}
+        assert await store.usage_by_model(who, since=NOW) == [ModelUsage("gpt-4o", 10, 20, 1)]
+        assert len(await store.audit_events(member=who)) == 1
+
+
+async def test_delete_workspace_removes_its_members_and_settings(store: Store) -> None:
+    for who in (ALICE, CAROL, BOB, ALICE_ELSEWHERE):
+        await _fill(store, who)
+    for platform, workspace in (("slack", "T1"), ("slack", "T2"), ("discord", "T1")):
+        await store.save_workspace_config(
+            WorkspaceConfig(platform, workspace, frozenset({"C1"}), "gpt-4o")
+        )
+
+    assert await store.delete_workspace("slack", "T1") == 2
+    for who in (ALICE, CAROL):
+        assert await store.get_key(who) is None
+        assert await store.get_model(who) is None
+        assert await store.get_caps(who) == {}
+        assert await store.usage_by_model(who, since=NOW) == []
+        assert await store.audit_events(member=who) == []
+    assert await store.get_workspace_config("slack", "T1") == WorkspaceConfig("slack", "T1")
+    for who in (BOB, ALICE_ELSEWHERE):
+        assert await store.get_key(who) is not None
+        assert await store.get_model(who) == "gpt-4o"
+        assert len(await store.audit_events(member=who)) == 1
+    assert (await store.get_workspace_config("slack", "T2")).allowed_channels == {"C1"}
+    assert (await store.get_workspace_config("discord", "T1")).allowed_channels == {"C1"}
+    assert await store.delete_workspace("slack", "T1") == 0
+
+
+# Re-sealing
+
+
+async def test_reseal_all_is_one_transaction(store: Store) -> None:
+    for who in (ALICE, BOB):
+        await store.save_key(who, sealed=b"old", masked="m", fingerprint="old-fp", now=NOW)
+    calls = 0
+
+    def failing(sealed: bytes) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("boom")
+        return b"new"
+
+    with pytest.raises(RuntimeError):
+        await store.reseal_all(failing, fingerprint="new-fp", audit_event="r", now=NOW)
+    # Nothing changed: the first row's new seal was dropped with the rest.
+    for who in (ALICE, BOB):
+        stored = await store.get_key(who)
+        assert stored is not None and stored.sealed == b"old"
+    assert await store.master_key_fingerprints() == {"old-fp"}
+    assert await store.audit_events() == []
+
+    resealed = await store.reseal_all(
+        lambda s: s + b"+new", fingerprint="new-fp", audit_event="key_resealed", now=NOW
+    )
+    assert resealed == 2
+    for who in (ALICE, BOB):
+        stored = await store.get_key(who)
+        assert stored is not None and stored.sealed == b"old+new"
+    events = await store.audit_events()
+    assert sorted((e.user, e.event, e.outcome, e.at) for e in events) == [
+        ("U1", "key_resealed", "ok", NOW),
+        ("U2", "key_resealed", "ok", NOW),
+    ]
+    assert await store.master_key_fingerprints() == {"new-fp"}
+
+
+async def test_reseal_all_with_no_keys_records_the_new_fingerprint(store: Store) -> None:
+    assert await store.reseal_all(lambda s: s, fingerprint="fp", audit_event="r", now=NOW) == 0
+    assert await store.master_key_fingerprints() == {"fp"}
+
+
+# The store itself
+
+
+async def test_rows_outlive_the_store_and_reopening_migrates_nothing(engine: Engine) -> None:
+    first = await engine.open()
+    try:
+        key_id = await save(first, ALICE)
+        await first.set_model(ALICE, "gpt-4o")
+    finally:
+        await first.close()
+    again = await engine.open()
+    try:
+        stored = await again.get_key(ALICE)
+        assert stored is not None and stored.key_id == key_id and stored.sealed == SEALED
+        assert await again.get_model(ALICE) == "gpt-4o"
+    finally:
+        await again.close()
+
+
+async def test_a_cancelled_write_leaves_no_transaction_open(store: Store) -> None:
+    # Cancel writes at every point they can be cancelled; each next write must work.
+    for ticks in range(12):
+        writing = asyncio.create_task(save(store, ALICE))
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
+        await store.set_model(BOB, f"model-{ticks}")
+        assert await store.get_model(BOB) == f"model-{ticks}"
+        await store.forget_member(CAROL, now=NOW)
+
+
+async def test_concurrent_writers_each_land(store: Store) -> None:
+    members = [Member("slack", "T1", f"U{i}") for i in range(30)]
+    ids = await asyncio.gather(*(save(store, who) for who in members))
+    assert len(set(ids)) == len(members)
+    await asyncio.gather(
+        *(store.record_usage([usage(who, "m", NOW)]) for who in members),
+        *(store.set_model(who, "m") for who in members),
+    )
+    for who, key_id in zip(members, ids, strict=True):
+        stored = await store.get_key(who)
+        assert stored is not None and stored.key_id == key_id
+        assert await store.usage_by_model(who, since=NOW) == [ModelUsage("m", 10, 20, 1)]
