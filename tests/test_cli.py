@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -147,13 +148,22 @@ async def test_rotation_with_an_operator_supplied_key(
     assert opened == keys
 
 
-async def test_postgres_url_is_a_clear_error_for_now(tmp_path: Path) -> None:
+async def test_an_unreachable_postgres_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     code, _, err = await run_cli(
         "run",
         cwd=tmp_path,
-        env={"BYOK_MASTER_KEYS": generate_master_key(), "DATABASE_URL": "postgresql://db/byok"},
+        env={
+            "BYOK_MASTER_KEYS": generate_master_key(),
+            "DATABASE_URL": f"postgresql://byok:secret-word@127.0.0.1:{port}/byok",
+        },
     )
-    assert code == 2 and "DATABASE_URL" in err and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("byok-bot: DATABASE_URL: "), err
+    assert "connection refused" in lines[0] and "secret-word" not in err
 
 
 async def test_invite_url_from_the_application_id(tmp_path: Path) -> None:

@@ -1,0 +1,306 @@
+"""What only the PostgreSQL engine has: migrations under a lock for processes that start
+together, its column types, its pool, and the one line an operator reads when the server
+cannot be used. The Store contract it shares with SQLite is tests/test_store_contract.py."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from app.services import open_services
+from app.settings import SettingsError, load_settings
+from bot.domain import Member
+from bot.vault import generate_master_key
+from storage import StorageConfigError, open_store
+from storage.postgres import PostgresStore, migrations
+from tests.fakes import postgres
+from tests.fakes.cli import run_cli
+from tests.fakes.core import RecordingSink, ask, make_settings, member, with_key
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.postgres import PasswordRefusingServer
+
+ALICE = Member("slack", "T1", "U1")
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+LATEST = migrations()[-1][0]
+
+
+@pytest.fixture
+async def fresh_url(postgres_database: str) -> AsyncIterator[str]:
+    """A database of its own, never migrated, for the tests about migrating."""
+    name = await postgres.create_database()
+    yield postgres.database_url(name)
+    await postgres.drop_database(name)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def _versions(url: str) -> list[int]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT version FROM schema_version ORDER BY version")
+        return [row["version"] for row in rows]
+    finally:
+        await connection.close()
+
+
+# Migrations
+
+
+async def test_ten_processes_starting_at_once_all_start_and_one_migrates(fresh_url: str) -> None:
+    # Each store has its own pool, so its own server sessions, as separate processes would.
+    stores = await asyncio.gather(
+        *(PostgresStore.open(url=fresh_url, pool_size=1) for _ in range(10))
+    )
+    try:
+        assert [await store.schema_version() for store in stores] == [LATEST] * 10
+        assert await _versions(fresh_url) == list(range(1, LATEST + 1))
+        # Every one of them works on the same tables.
+        await stores[0].save_key(ALICE, sealed=b"s", masked="m", fingerprint="f", now=NOW)
+        assert await stores[9].get_key(ALICE) is not None
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+
+
+async def test_a_schema_newer_than_this_code_stops_start_up_in_one_line(fresh_url: str) -> None:
+    store = await PostgresStore.open(url=fresh_url, pool_size=1)
+    await store.close()
+    connection = await asyncpg.connect(fresh_url)
+    try:
+        await connection.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES ($1, now())", LATEST + 1
+        )
+    finally:
+        await connection.close()
+    with pytest.raises(StorageConfigError) as refused:
+        await PostgresStore.open(url=fresh_url, pool_size=1)
+    message = str(refused.value)
+    assert message.startswith("DATABASE_URL: ") and "\n" not in message
+    assert f"version {LATEST + 1}" in message
+
+
+async def test_sealed_keys_are_bytea_and_times_carry_their_zone(postgres_url: str) -> None:
+    store = await PostgresStore.open(url=postgres_url, pool_size=1)
+    await store.close()
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'member_keys'"
+        )
+        types = {str(row["column_name"]): str(row["data_type"]) for row in rows}
+    finally:
+        await connection.close()
+    assert types["sealed"] == "bytea"
+    assert types["set_at"] == "timestamp with time zone"
+
+
+# Several processes on one database
+
+
+async def test_a_key_set_by_one_process_is_read_by_another_at_once(postgres_url: str) -> None:
+    first = await PostgresStore.open(url=postgres_url, pool_size=2)
+    second = await PostgresStore.open(url=postgres_url, pool_size=2)
+    try:
+        key_id = await first.save_key(ALICE, sealed=b"s", masked="m", fingerprint="f", now=NOW)
+        stored = await second.get_key(ALICE)
+        assert stored is not None and stored.key_id == key_id
+        assert await second.delete_key(ALICE)
+        assert await first.get_key(ALICE) is None
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_reseal_all_waits_for_a_key_written_elsewhere_and_reseals_it(
+    postgres_url: str,
+) -> None:
+    store = await PostgresStore.open(url=postgres_url, pool_size=2)
+    other_process = await asyncpg.connect(postgres_url)
+    try:
+        await store.save_key(ALICE, sealed=b"old", masked="m", fingerprint="f", now=NOW)
+        writing = other_process.transaction()
+        await writing.start()
+        await other_process.execute(
+            "UPDATE member_keys SET sealed = $1 WHERE user_id = $2", b"replaced", ALICE.user
+        )
+        resealing = asyncio.create_task(
+            store.reseal_all(lambda s: s + b"!", fingerprint="g", audit_event="r", now=NOW)
+        )
+        await asyncio.sleep(0.3)
+        assert not resealing.done()
+        await writing.commit()
+        assert await asyncio.wait_for(resealing, 10) == 1
+        # Re-sealed from what the other process wrote, never from the row read before it.
+        stored = await store.get_key(ALICE)
+        assert stored is not None and stored.sealed == b"replaced!"
+    finally:
+        await other_process.close()
+        await store.close()
+
+
+async def test_deleted_rows_are_gone_from_the_table(postgres_url: str) -> None:
+    store = await PostgresStore.open(url=postgres_url, pool_size=1)
+    try:
+        await store.save_key(ALICE, sealed=b"s", masked="m", fingerprint="f", now=NOW)
+        assert await store.delete_key(ALICE)
+        await store.save_key(ALICE, sealed=b"s", masked="m", fingerprint="f", now=NOW)
+        await store.forget_member(ALICE, now=NOW)
+    finally:
+        await store.close()
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM member_keys") == 0
+    finally:
+        await connection.close()
+
+
+# The pool
+
+
+async def test_the_pool_size_is_the_setting(postgres_url: str) -> None:
+    settings = load_settings(None, {"DATABASE_URL": postgres_url, "BYOK_DB_POOL_SIZE": "2"})
+    assert settings.storage.db_pool_size == 2
+    store = await open_store(settings.storage)
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store._pool.get_max_size() == 2
+        # More work at once than connections: it waits its turn and every write lands.
+        members = [Member("slack", "T1", f"U{i}") for i in range(12)]
+        await asyncio.gather(
+            *(
+                store.save_key(who, sealed=b"s", masked="m", fingerprint="f", now=NOW)
+                for who in members
+            )
+        )
+        assert all([await store.get_key(who) for who in members])
+    finally:
+        await store.close()
+
+
+def test_the_pool_size_defaults_to_one_process_and_refuses_nonsense() -> None:
+    assert load_settings(None).storage.db_pool_size == 5
+    with pytest.raises(SettingsError) as refused:
+        load_settings(None, {"BYOK_DB_POOL_SIZE": "0"})
+    assert [p.split(":", 1)[0] for p in refused.value.problems] == ["BYOK_DB_POOL_SIZE"]
+
+
+def test_the_password_in_a_database_url_stays_out_of_the_settings_repr() -> None:
+    secret = "hunter2-" + "q" * 12
+    settings = load_settings(None, {"DATABASE_URL": f"postgresql://byok:{secret}@db/byok"})
+    assert secret not in repr(settings) and secret not in repr(settings.storage)
+
+
+# A server that cannot be used: one line naming DATABASE_URL and what to do
+
+
+def _one_line(error: pytest.ExceptionInfo[StorageConfigError], *expected: str) -> str:
+    message = str(error.value)
+    assert message.startswith("DATABASE_URL: ") and "\n" not in message, message
+    for part in expected:
+        assert part in message, message
+    return message
+
+
+async def test_an_unreachable_server_is_one_line() -> None:
+    port = closed_port()
+    with pytest.raises(StorageConfigError) as refused:
+        await PostgresStore.open(url=f"postgresql://byok@127.0.0.1:{port}/byok", pool_size=1)
+    _one_line(refused, f"127.0.0.1:{port}", "start the server")
+
+
+async def test_a_wrong_password_is_one_line_without_the_password() -> None:
+    server = await PasswordRefusingServer().start()
+    password = "not-the-password-" + "z" * 8
+    try:
+        with pytest.raises(StorageConfigError) as refused:
+            await PostgresStore.open(
+                url=f"postgresql://byok:{password}@127.0.0.1:{server.port}/byok", pool_size=1
+            )
+    finally:
+        await server.close()
+    assert server.passwords_offered >= 1
+    message = _one_line(refused, "password", "'byok'")
+    assert password not in message
+
+
+async def test_a_missing_database_is_one_line(postgres_database: str) -> None:
+    missing = postgres.database_url("byok_test_does_not_exist")
+    with pytest.raises(StorageConfigError) as refused:
+        await PostgresStore.open(url=missing, pool_size=1)
+    _one_line(refused, "'byok_test_does_not_exist' does not exist", "createdb")
+
+
+async def test_an_unknown_user_is_one_line(postgres_database: str) -> None:
+    url = postgres_database.replace("postgres@", "byok_no_such_role@", 1)
+    with pytest.raises(StorageConfigError) as refused:
+        await PostgresStore.open(url=url, pool_size=1)
+    _one_line(refused, "'byok_no_such_role'")
+
+
+async def test_a_url_asyncpg_cannot_read_is_one_line() -> None:
+    with pytest.raises(StorageConfigError) as refused:
+        await PostgresStore.open(url="postgresql://byok@127.0.0.1:notaport/byok", pool_size=1)
+    _one_line(refused, "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+
+
+async def test_the_cli_exits_2_in_one_line_on_a_missing_database(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    code, _, err = await run_cli(
+        "console",
+        cwd=tmp_path,
+        env={
+            "BYOK_MASTER_KEYS": generate_master_key(),
+            "DATABASE_URL": postgres.database_url("byok_test_does_not_exist"),
+        },
+    )
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0] and "does not exist" in lines[0], err
+    assert "Traceback" not in err
+
+
+# Keys at rest
+
+
+async def test_no_plaintext_key_in_any_row(
+    postgres_url: str, fake_openai: FakeOpenAI, master_key: str
+) -> None:
+    services = await open_services(
+        make_settings(fake_openai, master_keys=master_key, database_url=postgres_url)
+    )
+    try:
+        keys = [await with_key(services, fake_openai, member(f"user{i}")) for i in range(3)]
+        await services.core.handle_message(ask(member("user0"), "hello"), RecordingSink())
+        await services.commands.remove_key(member("user1"))
+        await services.ledger.flush()
+    finally:
+        await services.close()
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        dumped = ""
+        for table in tables:
+            name = table["tablename"]
+            for row in await connection.fetch(f'SELECT t::text FROM "{name}" AS t'):  # noqa: S608
+                dumped += str(row[0])
+    finally:
+        await connection.close()
+    # The masked hints are there, so the dump did read the rows.
+    assert "sk-proj" in dumped and "key_set" in dumped
+    for key in keys:
+        assert key not in dumped and key[8:40] not in dumped
