@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.domain import FORGOTTEN_EVENT, AuditRecord, Member
-from bot.ports import Store
+from bot.ports import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 
 class AuditEvent(StrEnum):
@@ -39,7 +42,7 @@ class AuditTrail:
     ) -> None:
         """`outcome` is one of our own short words (ok, refused, unreachable...), never
         provider text, so nothing a member typed or a key can reach the trail."""
-        await self._store.record_audit(
+        await self._write(
             AuditRecord(
                 at=self._clock(),
                 platform=member.platform,
@@ -54,7 +57,7 @@ class AuditTrail:
     async def record_anonymous(
         self, platform: str, workspace: str, event: AuditEvent, outcome: str = "ok"
     ) -> None:
-        await self._store.record_audit(
+        await self._write(
             AuditRecord(
                 at=self._clock(),
                 platform=platform,
@@ -64,6 +67,20 @@ class AuditTrail:
                 outcome=outcome,
             )
         )
+
+    async def _write(self, record: AuditRecord) -> None:
+        # The act it records has already happened (a key saved, a leak warned about): a
+        # database that cannot take the event must not turn that into a reported failure.
+        try:
+            await self._store.record_audit(record)
+        except StoreError as error:
+            log.error(
+                "audit event %s of %s:%s not written: %s",
+                record.event,
+                record.platform,
+                record.user or "-",
+                error,
+            )
 
 
 def format_event(record: AuditRecord) -> str:

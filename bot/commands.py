@@ -12,7 +12,7 @@ from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, mask_key, normalise_key
-from bot.ports import FailureKind, ProviderError, ProviderGateway, Store
+from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -89,7 +89,15 @@ class MemberCommands:
         self._clock = clock
 
     async def run(self, member: Member, name: str, argument: str = "") -> Reply:
-        """Run a command by its platform-neutral name."""
+        """Run a command by its platform-neutral name. A database failure is told as such
+        (nothing changed) and logged; the bot goes on serving."""
+        try:
+            return await self._run(member, name, argument)
+        except StoreError:
+            log.error("/%s for %s: the database failed", name, member, exc_info=True)
+            return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
+
+    async def _run(self, member: Member, name: str, argument: str) -> Reply:
         match name:
             case "setkey":
                 return await self.set_key(member, argument)
@@ -137,20 +145,30 @@ class MemberCommands:
                 return Reply(texts.KEY_UNREACHABLE, Severity.ERROR)
             return Reply(texts.provider_failure(error.kind), Severity.REFUSED)
         masked = mask_key(key)
-        await self._store.save_key(
-            member,
-            sealed=self._vault.seal(member, key),
-            masked=masked,
-            fingerprint=self._vault.sealing_fingerprint,
-            now=self._clock(),
-        )
+        try:
+            await self._store.save_key(
+                member,
+                sealed=self._vault.seal(member, key),
+                masked=masked,
+                fingerprint=self._vault.sealing_fingerprint,
+                now=self._clock(),
+            )
+        except StoreError:
+            # The transaction rolled back: the member's earlier key, if any, is untouched.
+            log.error("key of %s validated but not saved", member, exc_info=True)
+            return Reply(texts.KEY_NOT_SAVED, Severity.ERROR)
         await self._audit.record(member, AuditEvent.KEY_VALIDATED)
         await self._audit.record(member, AuditEvent.KEY_SET)
         log.info("key set for %s", member)
         return Reply(texts.key_saved(masked, len(chat_models(models))))
 
     async def remove_key(self, member: Member) -> Reply:
-        if await self._store.delete_key(member):
+        try:
+            deleted = await self._store.delete_key(member)
+        except StoreError:
+            log.error("key of %s not removed", member, exc_info=True)
+            return Reply(texts.KEY_NOT_REMOVED, Severity.ERROR)
+        if deleted:
             await self._audit.record(member, AuditEvent.KEY_REMOVED)
             log.info("key removed for %s", member)
             return Reply(texts.KEY_REMOVED)
@@ -204,7 +222,7 @@ class MemberCommands:
             if opened is None:
                 return []
             return chat_models(await self._gateway.list_models(opened[1]))
-        except (ProviderError, VaultError):
+        except (ProviderError, VaultError, StoreError):
             return []
 
     async def choose_model(self, member: Member, model: str | None) -> Reply:
@@ -243,7 +261,13 @@ class MemberCommands:
         False when that key was replaced or removed while the call was under way: the
         current key (or the absence of one) is left alone and nothing is recorded, so a late
         401 neither locks the member out nor puts a row back after /forget."""
-        if not await self._store.mark_key_invalid(member, key_id):
+        try:
+            marked = await self._store.mark_key_invalid(member, key_id)
+        except StoreError:
+            # The member is still told; the next turn meets the same 401 and tries again.
+            log.error("refused key of %s not marked invalid", member, exc_info=True)
+            return True
+        if not marked:
             log.info("a key of %s that is no longer stored was refused; nothing changed", member)
             return False
         await self._audit.record(member, AuditEvent.PROVIDER_AUTH_FAILED, "unauthorized")
@@ -254,6 +278,10 @@ class MemberCommands:
         # ending after the delete would write a usage row or an audit event naming them again.
         async with self._turns.stopped(lambda other: other == member), self._ledger.paused():
             self._ledger.discard(member=member)
-            await self._store.forget_member(member, now=self._clock())
+            try:
+                await self._store.forget_member(member, now=self._clock())
+            except StoreError:
+                log.error("data of %s not forgotten", member, exc_info=True)
+                return Reply(texts.FORGET_FAILED, Severity.ERROR)
         log.info("member data forgotten for %s", member)
         return Reply(texts.FORGOTTEN)

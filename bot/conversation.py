@@ -23,6 +23,7 @@ from bot.ports import (
     ProviderGateway,
     ReplySink,
     Store,
+    StoreError,
     TokenUsage,
 )
 from bot.turns import TurnsInFlight
@@ -143,25 +144,30 @@ class Conversation:
         member = message.member
         try:
             opened = await self._commands.open_key(member)
+            if opened is None:
+                await sink.private(texts.HOW_TO_SET_KEY)
+                return None
+            stored, api_key = opened
+            if stored.status == "invalid":
+                await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
+                return None
+            model = await self._commands.model_for(member, config.default_model)
+            admission = await self._limits.admit(
+                member, server=message.server, workspace_caps=config.member_caps
+            )
         except VaultError:
             log.error("stored key for %s cannot be opened", member)
             await sink.private(texts.UNREADABLE_KEY)
             return None
-        if opened is None:
-            await sink.private(texts.HOW_TO_SET_KEY)
+        except StoreError:
+            # Nothing was asked of the provider: no key, no caps, no call.
+            log.error("turn of %s not started: the database failed", member, exc_info=True)
+            await sink.private(texts.STORE_UNAVAILABLE)
             return None
-        stored, api_key = opened
-        if stored.status == "invalid":
-            await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
-            return None
-        admission = await self._limits.admit(
-            member, server=message.server, workspace_caps=config.member_caps
-        )
         if isinstance(admission, str):
             await sink.private(admission)
             return None
         try:
-            model = await self._commands.model_for(member, config.default_model)
             messages = build_messages(
                 message.text, message.history, budget=self._max_context_tokens
             )
@@ -195,7 +201,8 @@ class Conversation:
                 texts.provider_failure(failure) if marked else texts.STALE_KEY_REJECTED
             )
         elif failure is None:
-            await self._store.mark_key_used(member, stored.key_id, self._clock())
+            # Written with the next usage batch: the answer is complete, nothing waits on it.
+            self._ledger.note_key_used(member, stored.key_id)
         return TurnResult(model=model, usage=usage, failure=failure)
 
     def _chunks(

@@ -18,7 +18,7 @@ from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
 from bot.domain import IncomingMessage, Member, Reply, Severity, WorkspaceConfig
 from bot.keys import contains_key, find_keys
-from bot.ports import ReplySink, Store
+from bot.ports import ReplySink, Store, StoreError
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 
@@ -59,11 +59,24 @@ class ByokCore:
             return None
         if not message.addressed or not message.text.strip():
             return None
-        config = await self.workspace_config(message)
+        try:
+            config = await self.workspace_config(message)
+        except StoreError:
+            log.error("no settings for %s: the database failed", message.member, exc_info=True)
+            await sink.private(texts.STORE_UNAVAILABLE)
+            return None
         if not message.is_private and not config.allows(message.channel):
             await sink.private(texts.CHANNEL_NOT_ALLOWED)
             return None
         return await self._conversation.answer(message, sink, config=config)
+
+    async def answers_in_thread(self, message: IncomingMessage) -> bool:
+        """Whether the admins want answers in a new thread (the default) here. A database
+        that cannot say gives the default: the turn itself then tells the member why."""
+        try:
+            return (await self.workspace_config(message)).threaded
+        except StoreError:
+            return True
 
     async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
         return await self.store.get_workspace_config(message.member.platform, message.server)
@@ -79,14 +92,18 @@ class ByokCore:
     ) -> Reply:
         """Show or change a workspace's settings for an admin (the adapter has checked the
         actor's admin rights on the platform's own terms, for this `workspace`)."""
-        config = await self.store.get_workspace_config(actor.platform, workspace)
-        if request.empty:
-            return Reply(settings_summary(config, place=place, changed=False))
-        updated = apply_settings(config, request, channel_id=channel_id)
-        if isinstance(updated, SettingsRefused):
-            return Reply("\n".join(updated.reasons), Severity.REFUSED)
-        # Saved even when unchanged: every act of an admin is audited.
-        await self.update_workspace_config(actor, updated)
+        try:
+            config = await self.store.get_workspace_config(actor.platform, workspace)
+            if request.empty:
+                return Reply(settings_summary(config, place=place, changed=False))
+            updated = apply_settings(config, request, channel_id=channel_id)
+            if isinstance(updated, SettingsRefused):
+                return Reply("\n".join(updated.reasons), Severity.REFUSED)
+            # Saved even when unchanged: every act of an admin is audited.
+            await self.update_workspace_config(actor, updated)
+        except StoreError:
+            log.error("settings of %s not changed", workspace, exc_info=True)
+            return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
         return Reply(settings_summary(updated, place=place, changed=True))
 
     async def update_workspace_config(self, actor: Member, config: WorkspaceConfig) -> None:

@@ -96,6 +96,15 @@ class UsageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A key answered a turn: its `last used` time, written with the next usage batch."""
+
+    member: Member
+    key_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ModelUsage:
     model: str
     prompt_tokens: int

@@ -16,6 +16,7 @@ from bot.domain import (
     AuditRecord,
     Cap,
     CapPeriod,
+    KeyUse,
     Member,
     ModelUsage,
     StoredKey,
@@ -118,6 +119,12 @@ class ProviderGateway(Protocol):
     async def close(self) -> None: ...
 
 
+class StoreError(Exception):
+    """The database could not do what was asked: disk full, locked, an I/O error, the
+    connection lost. A write that raises it changed nothing (its transaction rolled back);
+    the caller tells the member so and the bot keeps serving."""
+
+
 class Store(Protocol):
     async def close(self) -> None: ...
 
@@ -164,8 +171,11 @@ class Store(Protocol):
         afterwards only `fingerprint` is recorded."""
         ...
 
-    async def record_usage(self, records: Sequence[UsageRecord]) -> None:
-        """Append a batch of usage rows in one transaction."""
+    async def record_usage(
+        self, records: Sequence[UsageRecord], *, key_uses: Sequence[KeyUse] = ()
+    ) -> None:
+        """Append a batch of usage rows and note when keys were last used, in one
+        transaction; a use is noted only while `key_id` is still the member's stored key."""
         ...
 
     async def usage_by_model(

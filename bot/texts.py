@@ -40,6 +40,20 @@ NO_KEY_TO_REMOVE = "You have no key stored, so there was nothing to remove."
 FORGOTTEN = "Everything I stored about you is deleted: your key, settings, caps, usage and history."
 CHANNEL_NOT_ALLOWED = "I'm not enabled in that channel. Ask a server admin, or DM me instead."
 UNREADABLE_KEY = "I can't open your stored key anymore. Please set it again with `/setkey`."
+# The database failed: each says what did (not) happen, so nothing is claimed that was not done.
+STORE_UNAVAILABLE = (
+    "I can't reach my database just now, so nothing changed. Please try again in a moment."
+)
+KEY_NOT_SAVED = (
+    "Your key works, but I couldn't save it just now: nothing was stored. "
+    "Please try again in a moment."
+)
+KEY_NOT_REMOVED = (
+    "I couldn't delete your key just now: it is still stored. Please try again in a moment."
+)
+FORGET_FAILED = (
+    "I couldn't delete your data just now: nothing was deleted. Please try again in a moment."
+)
 
 
 def too_many_key_tries(

@@ -10,13 +10,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Member, ModelUsage, UsageRecord
-from bot.ports import Store
+from bot.domain import KeyUse, Member, ModelUsage, UsageRecord
+from bot.ports import Store, StoreError
 from bot.pricing import PriceTable
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 1.0
+# While the database cannot be written, rows wait in memory up to this many; past it the
+# oldest are dropped (and counted) rather than let a long outage exhaust the memory.
+MAX_UNWRITTEN_ROWS = 100_000
 
 
 def day_start(moment: datetime) -> datetime:
@@ -78,9 +81,11 @@ class Spend:
 
 
 class UsageLedger:
-    """Buffers usage rows and writes them once a second, so answers never wait on the disk.
+    """Buffers usage rows, and when each key was last used, and writes them once a second,
+    so answers never wait on the disk.
 
     A crash loses at most the rows of the last interval; keys are written elsewhere, at once.
+    While the database cannot be written the rows wait (bounded) and are tried again.
     """
 
     def __init__(
@@ -96,6 +101,8 @@ class UsageLedger:
         self._clock = clock
         self._flush_interval = flush_interval
         self._pending: list[UsageRecord] = []
+        self._key_uses: dict[Member, KeyUse] = {}
+        self.dropped_rows = 0
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -108,13 +115,25 @@ class UsageLedger:
             self._stopping.clear()
             self._task = asyncio.create_task(self._flush_forever(), name="usage-ledger")
 
+    @property
+    def unwritten_rows(self) -> int:
+        return len(self._pending)
+
     async def close(self) -> None:
+        """Write what is left; if the database cannot take it, say how much was lost."""
         # Asked to stop, not cancelled: a cancel mid-write could leave a batch half-handled.
         self._stopping.set()
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except StoreError as error:
+            log.error(
+                "%d usage rows could not be written before stopping: %s",
+                self.unwritten_rows,
+                error,
+            )
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
@@ -137,6 +156,19 @@ class UsageLedger:
             return (row.member.platform, row.member.workspace) == (platform, workspace)
 
         self._pending = [row for row in self._pending if not forgotten(row)]
+        self._key_uses = {
+            who: use
+            for who, use in self._key_uses.items()
+            if not (
+                who == member
+                if member is not None
+                else (who.platform, who.workspace) == (platform, workspace)
+            )
+        }
+
+    def note_key_used(self, member: Member, key_id: str) -> None:
+        """The key answered a turn; its `last used` time goes out with the next batch."""
+        self._key_uses[member] = KeyUse(member, key_id, self._clock())
 
     def record(
         self,
@@ -163,11 +195,25 @@ class UsageLedger:
     async def flush(self) -> None:
         async with self._flush_lock:
             batch, self._pending = self._pending, []
+            uses, self._key_uses = self._key_uses, {}
             try:
-                await self._store.record_usage(batch)
+                await self._store.record_usage(batch, key_uses=list(uses.values()))
             except BaseException:
                 self._pending[:0] = batch
+                # A use noted meanwhile is newer than the one that failed.
+                self._key_uses = {**uses, **self._key_uses}
+                self._bound()
                 raise
+
+    def _bound(self) -> None:
+        excess = len(self._pending) - MAX_UNWRITTEN_ROWS
+        if excess > 0:
+            del self._pending[:excess]
+            self.dropped_rows += excess
+            log.error(
+                "dropped the %d oldest usage rows: the database has refused writes too long",
+                excess,
+            )
 
     async def _flush_forever(self) -> None:
         while not self._stopping.is_set():
@@ -175,6 +221,12 @@ class UsageLedger:
                 await asyncio.wait_for(self._stopping.wait(), self._flush_interval)
             try:
                 await self.flush()
+            except StoreError as error:
+                log.warning(
+                    "%d usage rows wait to be written (%s); trying again",
+                    self.unwritten_rows,
+                    error,
+                )
             except Exception:
                 log.exception("writing usage rows failed; will retry")
 

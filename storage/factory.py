@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from bot.ports import Store
+from bot.ports import Store, StoreError
 from storage.errors import StorageConfigError
 from storage.postgres import PostgresStore
 from storage.settings import StorageSettings
@@ -43,20 +43,28 @@ def sqlite_path(database_url: str) -> Path:
 
 
 async def open_store(settings: StorageSettings) -> Store:
+    """The Store DATABASE_URL names, migrated; anything that stops it from opening is a
+    StorageConfigError, one line naming DATABASE_URL, for the operator to act on."""
     if settings.database_url.startswith(POSTGRES_SCHEMES):
         return await PostgresStore.open(url=settings.database_url, pool_size=settings.db_pool_size)
     path = sqlite_path(settings.database_url)
     try:
         return await SqliteStore.open(path)
-    except sqlite3.DatabaseError as error:
-        if error.sqlite_errorname not in _NOT_A_DATABASE:
-            raise
-        raise StorageConfigError(
-            f"DATABASE_URL: {path} is not an SQLite database ({error}); "
+    except (sqlite3.Error, OSError, StoreError) as error:
+        cause = error.__cause__ if isinstance(error, StoreError) else error
+        raise StorageConfigError(f"DATABASE_URL: {_why_not(path, cause)}") from None
+
+
+def _why_not(path: Path, error: BaseException | None) -> str:
+    if isinstance(error, sqlite3.Error) and error.sqlite_errorname in _NOT_A_DATABASE:
+        return (
+            f"{path} is not an SQLite database ({error}); "
             "point it at a new file or at byok-bot's database"
-        ) from None
-    except OSError as error:
+        )
+    if isinstance(error, OSError):
         # The database's folder or file cannot be created or made private.
-        raise StorageConfigError(
-            f"DATABASE_URL: cannot prepare {error.filename or path}: {error.strerror}"
-        ) from None
+        return f"cannot prepare {error.filename or path}: {error.strerror or error}"
+    return (
+        f"cannot open {path} ({error}); check that its folder is writable by this user "
+        "and that the disk has room"
+    )

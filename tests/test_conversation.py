@@ -62,6 +62,8 @@ async def test_answers_stream_in_pieces_and_report_usage(
     body = fake_openai.chat_requests()[-1].body
     assert body is not None and body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
+    # `last used` is written with the next usage batch, off the answer's path.
+    await services.ledger.flush()
     stored = await services.store.get_key(ALICE)
     assert stored is not None and stored.last_used_at is not None
 

@@ -39,6 +39,7 @@ async def test_setkey_ask_usage_and_forget(services: Services, fake_openai: Fake
     assert turn is not None and turn.failure is None
     assert sink.text == "You asked: one two three"
     assert fake_openai.chat_requests()[-1].authorization == f"Bearer {key}"
+    await services.ledger.flush()
     stored = await services.store.get_key(ALICE)
     assert stored is not None and stored.last_used_at is not None
 

@@ -56,7 +56,7 @@ class MessageRouter:
             and not incoming.is_private
             and not isinstance(channel, discord.Thread)
         ):
-            open_thread = (await self._core.workspace_config(incoming)).threaded
+            open_thread = await self._core.answers_in_thread(incoming)
         sink = DiscordSink(
             message=message,
             question=incoming.text,

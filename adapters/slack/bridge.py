@@ -15,6 +15,7 @@ from adapters.slack.views import home_view
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 from bot.domain import Member
+from bot.ports import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,11 @@ class Bridge:
         return Member(PLATFORM, workspace_of(context), user)
 
     async def publish_home(self, client: AsyncWebClient, member: Member) -> None:
-        info = await self.core.commands.key_info(member)
+        try:
+            info = await self.core.commands.key_info(member)
+        except StoreError:
+            log.warning("App Home not published for %s: the database failed", member)
+            return
         try:
             await client.views_publish(user_id=member.user, view=home_view(info))
         except SlackApiError as error:

@@ -175,10 +175,6 @@ class EventListeners:
         text = unescape(without_mention(str(event.get("text", "")), context.bot_user_id))
         in_thread = event.get("thread_ts")
         addressed = private or event.get("type") == "app_mention"
-        thread_ts: str | None = in_thread
-        if thread_ts is None and not private and addressed:
-            config = await bridge.core.store.get_workspace_config(PLATFORM, settings_scope(context))
-            thread_ts = ts if config.threaded else None
         history: tuple[HistoryTurn, ...] = ()
         if addressed:
             history = await self._history(client, context, channel, ts, in_thread, private)
@@ -191,6 +187,9 @@ class EventListeners:
             server=settings_scope(context),
             history=history,
         )
+        thread_ts: str | None = in_thread
+        if thread_ts is None and not private and addressed:
+            thread_ts = ts if await bridge.core.answers_in_thread(message) else None
         sink = SlackReplySink(
             client=client,
             place=Place(

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from bot.domain import AuditRecord
+from bot.ports import StoreError
 from storage.errors import StorageConfigError
 
 # How long to wait for the server at start-up before calling it unreachable.
@@ -114,6 +115,8 @@ def _refusal(error: BaseException, url: str) -> StorageConfigError:
 
 # Raised at start-up by asyncpg for a server that is down, refuses us or speaks no PostgreSQL.
 _START_FAILURES = (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Raised while running: the server went away, a connection broke, a statement failed.
+_RUN_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class PostgresConnection:
@@ -148,6 +151,9 @@ class PostgresConnection:
         except _START_FAILURES as error:
             await pool.close()
             raise _refusal(error, url) from None
+        except StoreError as error:
+            await pool.close()
+            raise _refusal(error.__cause__ or error, url) from None
         except BaseException:
             pool.terminate()
             raise
@@ -158,16 +164,25 @@ class PostgresConnection:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
+        """One transaction; the driver's errors come out as StoreError after the rollback,
+        so a failed write is known to have changed nothing."""
         # asyncpg rolls back on any exception, a cancel included, and the pool resets the
-        # connection before anyone else gets it.
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield connection
+        # connection before anyone else gets it (a broken one is replaced by a new one).
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                yield connection
+        except _RUN_FAILURES as error:
+            raise StoreError(f"database write failed: {error}") from error
 
     async def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[asyncpg.Record]:
-        return await self._pool.fetch(sql, *parameters)
+        try:
+            return await self._pool.fetch(sql, *parameters)
+        except _RUN_FAILURES as error:
+            raise StoreError(f"database read failed: {error}") from error
 
     async def _one(self, sql: str, parameters: Sequence[object] = ()) -> asyncpg.Record | None:
-        return await self._pool.fetchrow(sql, *parameters)
+        rows = await self._all(sql, parameters)
+        return rows[0] if rows else None
 
     async def _migrate(self) -> None:
         known = migrations()

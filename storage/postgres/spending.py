@@ -5,16 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.domain import Cap, CapPeriod, Member, ModelUsage, UsageRecord
+from bot.domain import Cap, CapPeriod, KeyUse, Member, ModelUsage, UsageRecord
 from storage.columns import cap_period, cap_unit, member_key
 from storage.postgres.connection import PostgresConnection, utc
 
 
 class SpendingRows(PostgresConnection):
-    async def record_usage(self, records: Sequence[UsageRecord]) -> None:
-        if not records:
+    async def record_usage(
+        self, records: Sequence[UsageRecord], *, key_uses: Sequence[KeyUse] = ()
+    ) -> None:
+        if not records and not key_uses:
             return
         async with self._transaction() as db:
+            if key_uses:
+                await db.executemany(
+                    "UPDATE member_keys SET last_used_at = $1"
+                    " WHERE platform = $2 AND workspace = $3 AND user_id = $4 AND key_id = $5",
+                    [(utc(use.at), *member_key(use.member), use.key_id) for use in key_uses],
+                )
+            if not records:
+                return
             await db.executemany(
                 "INSERT INTO usage_events (platform, workspace, user_id, server, model,"
                 " prompt_tokens, completion_tokens, outcome, at)"

@@ -17,10 +17,16 @@ from typing import Self
 import aiosqlite
 
 from bot.domain import AuditRecord
+from bot.ports import StoreError
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+# A checkpoint waits this long for another process's readers, then tries again later: it
+# holds the one writer's lock meanwhile, and members' writes must not queue behind it.
+CHECKPOINT_BUSY_TIMEOUT_MS = 100
+CHECKPOINT_DELAY = 0.2
+CHECKPOINT_RETRY_CAP = 30.0
 # The files hold only ciphertext and masked hints, but nobody else needs to read them.
 PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
@@ -76,6 +82,11 @@ class SqliteConnection:
         self._path = path
         # One writer: every write transaction holds this lock.
         self._write_lock = asyncio.Lock()
+        # Deleted rows wait in the WAL until a checkpoint; set when one is owed.
+        self._scrub_owed = asyncio.Event()
+        self._scrubbed = asyncio.Event()
+        self._scrubbed.set()
+        self._checkpoints: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self._path)!r})"
@@ -98,46 +109,70 @@ class SqliteConnection:
             raise
         # Opening in WAL mode created the WAL and shared-memory files just now.
         await asyncio.to_thread(_private_files, path)
+        store._checkpoints = asyncio.create_task(
+            store._checkpoint_when_owed(), name="sqlite-checkpoints"
+        )
         return store
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
+        if not self._scrubbed.is_set():
+            # A last try, so a clean stop leaves no deleted key's pages behind.
+            try:
+                await self._checkpoint()
+            except StoreError:
+                log.warning("the last WAL checkpoint failed; SQLite runs it at the next start")
         await self._db.close()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; the engine's errors come out as StoreError, after the
+        rollback, so a failed write is known to have changed nothing."""
         async with self._write_lock:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
                 await self._db.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 # Also after a cancel or a failed COMMIT, the next writer must not find a
                 # transaction open. A cancelled BEGIN may still be queued in aiosqlite's
                 # thread, which runs statements in order: a ROLLBACK queued now runs after it.
-                with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+                with contextlib.suppress(sqlite3.Error, OSError):  # no transaction was open
                     await asyncio.shield(self._db.execute("ROLLBACK"))
+                if isinstance(error, sqlite3.Error | OSError):
+                    raise StoreError(f"database write failed: {error}") from error
                 raise
 
     # Reads fetch everything in one call, so no statement stays open across an await: an open
-    # one would make the WAL checkpoint after a delete fail with "database table is locked".
+    # one would make a WAL checkpoint fail with "database table is locked".
     async def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
-        return list(await self._db.execute_fetchall(sql, parameters))
+        try:
+            return list(await self._db.execute_fetchall(sql, parameters))
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(f"database read failed: {error}") from error
 
     async def _one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
         rows = await self._all(sql, parameters)
         return rows[0] if rows else None
 
     async def _migrate(self) -> None:
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
-        row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        current = int(row[0]) if row else 0
-        for version, script in migrations():
-            if version <= current:
-                continue
-            async with self._transaction() as db:
+        """Read the schema's version and apply what is missing in one write transaction:
+        processes starting together on a new file take turns instead of each seeing an
+        empty schema and creating the same tables."""
+        async with self._transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            rows = await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            current = int(next(iter(rows))[0])
+            for version, script in migrations():
+                if version <= current:
+                    continue
                 for statement in script.split(";"):
                     if statement.strip():
                         await db.execute(statement)
@@ -151,11 +186,52 @@ class SqliteConnection:
         return int(row[0]) if row else 0
 
     async def _scrub(self) -> None:
-        """Push deleted pages out of the WAL so no freed bytes linger in it."""
-        row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
-        if row is not None and row[0]:
-            # Another process (e.g. `byok-bot audit`) was reading; the next delete retries.
-            log.warning("WAL checkpoint was busy; deleted pages stay in the WAL until the next one")
+        """Ask for deleted pages to be pushed out of the WAL, so no freed bytes linger there.
+
+        The checkpoint runs in the background, off the member's request: it has to wait for
+        other processes' readers, and a delete must not wait with it."""
+        self._scrubbed.clear()
+        self._scrub_owed.set()
+
+    async def scrubbed(self) -> None:
+        """Until every delete so far has been checkpointed out of the WAL."""
+        await self._scrubbed.wait()
+
+    async def _checkpoint_when_owed(self) -> None:
+        retry_in = CHECKPOINT_DELAY
+        while True:
+            await self._scrub_owed.wait()
+            # Deletes come in bursts (/forget, an uninstall): one checkpoint for the burst.
+            await asyncio.sleep(retry_in)
+            self._scrub_owed.clear()
+            try:
+                done = await self._checkpoint()
+            except StoreError:
+                log.warning("WAL checkpoint failed; trying again", exc_info=True)
+                done = False
+            if done:
+                retry_in = CHECKPOINT_DELAY
+                if not self._scrub_owed.is_set():
+                    self._scrubbed.set()
+            else:
+                # Another process (e.g. `byok-bot audit`) is reading; try again later.
+                self._scrub_owed.set()
+                retry_in = min(retry_in * 2 + CHECKPOINT_DELAY, CHECKPOINT_RETRY_CAP)
+
+    async def _checkpoint(self) -> bool:
+        async with self._write_lock:
+            await self._pragma(f"PRAGMA busy_timeout = {CHECKPOINT_BUSY_TIMEOUT_MS}")
+            try:
+                row = await self._one("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                await self._pragma(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return row is not None and not row[0]
+
+    async def _pragma(self, statement: str) -> None:
+        try:
+            await self._db.execute(statement)
+        except (sqlite3.Error, OSError) as error:
+            raise StoreError(f"database setting failed: {error}") from error
 
     @staticmethod
     async def _insert_audit(db: aiosqlite.Connection, record: AuditRecord) -> None:

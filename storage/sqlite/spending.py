@@ -5,16 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.domain import Cap, CapPeriod, Member, ModelUsage, UsageRecord
+from bot.domain import Cap, CapPeriod, KeyUse, Member, ModelUsage, UsageRecord
 from storage.columns import cap_period, cap_unit, member_key
 from storage.sqlite.connection import SqliteConnection, iso_time
 
 
 class SpendingRows(SqliteConnection):
-    async def record_usage(self, records: Sequence[UsageRecord]) -> None:
-        if not records:
+    async def record_usage(
+        self, records: Sequence[UsageRecord], *, key_uses: Sequence[KeyUse] = ()
+    ) -> None:
+        if not records and not key_uses:
             return
         async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE member_keys SET last_used_at = ?"
+                " WHERE platform = ? AND workspace = ? AND user_id = ? AND key_id = ?",
+                [(iso_time(use.at), *member_key(use.member), use.key_id) for use in key_uses],
+            )
             await db.executemany(
                 "INSERT INTO usage_events (platform, workspace, user_id, server, model,"
                 " prompt_tokens, completion_tokens, outcome, at)"

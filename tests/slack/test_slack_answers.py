@@ -51,6 +51,8 @@ async def test_mention_gets_a_threaded_streamed_answer_paid_by_the_asker(
     assert answer["thread_ts"] == ts
     assert all(call.authorization == "Bearer xoxb-test-bot-token" for call in fake_slack.calls)
     assert key not in fake_slack.everything_received()
+    # `last used` is written with the next usage batch, off the answer's path.
+    await services.ledger.flush()
     stored = await services.store.get_key(ALICE)
     assert stored is not None and stored.last_used_at is not None
 
