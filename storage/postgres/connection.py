@@ -116,7 +116,15 @@ def _refusal(error: BaseException, url: str) -> StorageConfigError:
 # Raised at start-up by asyncpg for a server that is down, refuses us or speaks no PostgreSQL.
 _START_FAILURES = (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # Raised while running: the server went away, a connection broke, a statement failed.
-_RUN_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# (A connection cut mid-statement can also leave asyncpg's protocol in an InternalClientError;
+# the pool replaces that connection when it comes back.)
+_RUN_FAILURES = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class PostgresConnection:
