@@ -288,3 +288,19 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
     }
     methods = {name for name in vars(Protocol) if not name.startswith("_")}
     assert methods == WRITES | reads, methods ^ (WRITES | reads)
+
+
+async def test_an_answered_turn_makes_no_database_write_on_its_path(
+    failing: tuple[Services, FailingStore], fake_openai: FakeOpenAI
+) -> None:
+    """Its usage row and `last used` time ride with the next batch: the turn's latency
+    ends when its answer ends, not after a disk-synced write."""
+    services, store = failing
+    await with_key(services, fake_openai, ALICE)
+    writes = store.writes
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hello"), sink)
+    assert sink.text == "You asked: hello"
+    assert store.writes == writes
+    await services.ledger.flush()
+    assert store.writes == writes + 1
