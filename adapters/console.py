@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import re
 import shlex
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
@@ -135,15 +137,36 @@ class ConsoleAdapter:
             f"byok-bot console: you are `{self._state.user}` in a DM. Type /help for commands.\n"
         )
         self._out.flush()
+        lines = self._read_lines()
         while True:
             self._prompt()
-            raw = await asyncio.to_thread(self._in.readline)
+            raw = await lines.get()
             if not raw:
                 return
             if await self.handle_line(decode_line(raw)) is False:
                 return
 
-    async def close(self) -> None:
+    def _read_lines(self) -> asyncio.Queue[bytes]:
+        """Lines from stdin, read by a daemon thread: a blocked read must not keep the
+        process alive after a stop signal, as an executor's thread would."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+
+        def read() -> None:
+            while True:
+                raw = self._in.readline()
+                future = asyncio.run_coroutine_threadsafe(lines.put(raw), loop)
+                try:
+                    future.result()
+                except (RuntimeError, concurrent.futures.CancelledError):
+                    return  # the loop has stopped
+                if not raw:
+                    return
+
+        threading.Thread(target=read, name="console-stdin", daemon=True).start()
+        return lines
+
+    async def close(self, *, grace: float = 0.0) -> None:
         return None
 
     async def handle_line(self, line: str) -> bool:

@@ -140,18 +140,24 @@ async def cmd_invite_url(settings: Settings) -> int:
 
 
 async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
-    from app.adapters import build_adapters, run_adapters
+    from app.adapters import adapter_specs
     from app.services import open_services
+    from app.supervisor import Supervisor
 
     services = await open_services(settings, master_keys_source=master_keys_reader(ENV_FILE))
     try:
-        adapters = build_adapters(services, console_only=console_only)
+        specs = adapter_specs(services, console_only=console_only)
+        supervisor = Supervisor(specs=specs, grace=settings.runtime.shutdown_grace)
         # Platform libraries may add handlers of their own; they get the key filter too.
         guard_all_handlers()
-        log.info("starting %s", ", ".join(adapter.name for adapter in adapters))
-        await run_adapters(adapters)
+        await supervisor.serve()
     finally:
         await services.close()
+    unwritten = services.ledger.unwritten_rows
+    if unwritten:
+        log.warning("stopped; %d usage rows could not be written", unwritten)
+    else:
+        log.info("stopped; every usage row is written")
     return 0
 
 

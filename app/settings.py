@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
@@ -26,6 +26,14 @@ from storage.settings import StorageSettings
 
 DEFAULT_ENV_FILE = Path(".env")
 Group = TypeVar("Group", bound=SettingsGroup)
+
+
+class RuntimeSettings(SettingsGroup):
+    """How the process runs as a service."""
+
+    shutdown_grace: float = Field(
+        default=20.0, ge=0, le=600, validation_alias="BYOK_SHUTDOWN_GRACE"
+    )
 
 
 class SettingsError(Exception):
@@ -46,6 +54,7 @@ class Settings:
     storage: StorageSettings
     discord: DiscordSettings
     slack: SlackSettings
+    runtime: RuntimeSettings
 
 
 GROUPS: dict[str, type[SettingsGroup]] = {
@@ -57,6 +66,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "storage": StorageSettings,
     "discord": DiscordSettings,
     "slack": SlackSettings,
+    "runtime": RuntimeSettings,
 }
 
 

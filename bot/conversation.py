@@ -33,6 +33,7 @@ from bot.vault import VaultError
 log = logging.getLogger(__name__)
 
 REPLY_LOST_OUTCOME = "reply_lost"
+STOPPED_OUTCOME = "stopped"
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat. Answer clearly and concisely; "
@@ -249,6 +250,14 @@ class Conversation:
             except ReplyLost:
                 # The call was stopped part-way; what it cost is unknown, so no tokens.
                 record(REPLY_LOST_OUTCOME, None)
+                raise
+            except asyncio.CancelledError:
+                # The bot is stopping and the answer outlived the grace: the call is recorded
+                # (its cost unknown) and what was shown is marked as cut off.
+                record(STOPPED_OUTCOME, usage)
+                if shown_text:
+                    with contextlib.suppress(Exception):
+                        await sink.append(texts.CUT_OFF_MARK)
                 raise
             except ProviderError as error:
                 # A failed call is recorded with its outcome and no tokens.

@@ -253,7 +253,12 @@ class Adapter(Protocol):
     name: str
 
     async def run(self) -> None:
-        """Serve until the platform connection ends or the task is cancelled."""
+        """Serve until the platform connection ends or the task is cancelled. Raises
+        AdapterConfigError when the platform refuses the settings (a rejected token):
+        retrying cannot help. Any other failure is worth another try later."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self, *, grace: float = 0.0) -> None:
+        """Stop taking new work; let answers in flight finish for up to `grace` seconds,
+        then cut them (marked as cut off) and disconnect."""
+        ...

@@ -5,7 +5,6 @@ byte the process writes is scanned for every key, token and secret it was handed
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,6 +15,7 @@ from tests.fakes.cli import run_cli
 from tests.fakes.core import make_key
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import BOT_BASE, MANAGE_MESSAGES
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.running_cli import LOOPBACK_CLI, RunningCli
 from tests.fakes.slack import FakeSlack
@@ -95,12 +95,6 @@ class SocketModeSender(SlackSender):
                 payload, kind = dict(form), "slash_commands"
         self.envelopes.append(await self._fake.send_envelope(payload, kind=kind))
         return Answer(200, "")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_console_at_debug_writes_no_key(tmp_path: Path, fake_openai: FakeOpenAI) -> None:

@@ -59,25 +59,3 @@ async def test_slack_http_mode_without_a_signing_secret_is_a_config_error(
 
     with pytest.raises(AdapterConfigError, match="SLACK_SIGNING_SECRET"):
         build_adapters(_with(services, SLACK_BOT_TOKEN=SecretStr("xoxb-made-up")))
-
-
-async def test_an_adapter_refusing_to_start_is_one_config_error() -> None:
-    import pytest
-
-    from app.adapters import run_adapters
-    from bot.ports import AdapterConfigError
-
-    class Refused:
-        name = "refused"
-        closed = False
-
-        async def run(self) -> None:
-            raise AdapterConfigError("SLACK_BOT_TOKEN: Slack refused it (invalid_auth)")
-
-        async def close(self) -> None:
-            self.closed = True
-
-    adapter = Refused()
-    with pytest.raises(AdapterConfigError, match="invalid_auth"):
-        await run_adapters([adapter])
-    assert adapter.closed

@@ -32,7 +32,9 @@ class DiscordAdapter:
                 "Discord developer portal (Bot page); switch it on or unset the variable"
             ) from None
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 0.0) -> None:
+        # Answers finish over REST, so the gateway stays up until they have.
+        await self.client.background.close(grace=grace)
         if not self.client.is_closed():
             await self.client.close()
 

@@ -112,12 +112,13 @@ class SlackAdapter:
         """Until every answer and command started so far has finished (for tests)."""
         await self._tasks.idle()
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float | None = None) -> None:
         if self._closed:
             return
         self._closed = True
+        # No new request is taken; answers already under way go on through the Web API.
         await self._stop_serving()
-        await self._tasks.close(grace=self._close_grace)
+        await self._tasks.close(grace=self._close_grace if grace is None else grace)
         self._stopped.set()
 
     async def _stop_serving(self) -> None:

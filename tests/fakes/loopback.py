@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from aiohttp import web
 
@@ -16,3 +17,10 @@ async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, int]:
     server = site._server
     assert server is not None and isinstance(server, asyncio.base_events.Server)
     return runner, server.sockets[0].getsockname()[1]
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, for a process the test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -69,10 +69,11 @@ class RunningCli:
                     raise AssertionError(f"byok-bot exited early:\n{self.written}")
                 await asyncio.sleep(0.02)
 
-    async def stop(self) -> int:
-        """Interrupt it as an operator's Ctrl-C would; returns the exit status."""
+    async def stop(self, how: signal.Signals = signal.SIGINT) -> int:
+        """Interrupt it as an operator's Ctrl-C would (or systemd's SIGTERM); returns the
+        exit status."""
         if self._process.returncode is None:
-            self._process.send_signal(signal.SIGINT)
+            self._process.send_signal(how)
         try:
             code = await asyncio.wait_for(self._process.wait(), timeout=30)
         except TimeoutError:
