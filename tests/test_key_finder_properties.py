@@ -11,15 +11,14 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.disguise import undisguise
-from bot.keys import MASK_HEAD, contains_key, find_keys, redact_keys
+from bot.keys import contains_key, find_keys, redact_keys
 from tests.fakes.chat_text import chat_message
 from tests.fakes.keys import (
     BROAD_FORMATS,
     DISGUISES,
     FORMATS,
-    body_of,
     escaped_json,
+    visible_runs_of,
 )
 
 # Bounded and repeatable: the whole file runs in a few seconds, the same way every time.
@@ -58,16 +57,6 @@ def placed(key: str, placement: str, rng: random.Random) -> str:
             return escaped_json(f"{before}\n{key}{after}")
         case _:
             return f"{before} {key}{after}"
-
-
-def visible_runs_of(key: str, text: str) -> list[str]:
-    """Every stretch of the key's random part longer than a mask shows (7 characters) that a
-    reader of `text` could see, once its disguises are undone."""
-    plain = undisguise(text).text
-    body = body_of(key)
-    width = MASK_HEAD + 1
-    runs = (body[i : i + width] for i in range(len(body) - width + 1))
-    return [run for run in runs if run in plain]
 
 
 @BOUNDED

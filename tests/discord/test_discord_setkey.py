@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.discord.conftest import Bot
 from tests.fakes import openai_server
 from tests.fakes.core import make_key
 from tests.fakes.discord.server import EPHEMERAL
+from tests.fakes.keys import disguised_examples, visible_runs_of
 
 
 def discord_member(user_id: int) -> Member:
@@ -105,6 +107,22 @@ async def test_key_alone_or_after_setkey_in_a_dm_registers_it(bot: Bot) -> None:
         # Taken as /setkey: validated with GET /models, never sent as a chat question.
         assert not bot.openai.chat_requests()
         assert all(key not in call.raw for call in fake.calls)
+
+
+async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(bot: Bot) -> None:
+    fake = bot.fake
+    examples = list(disguised_examples(random.Random(10)).items())
+    # Three each: key checks are throttled per member.
+    for user, (name, (key, pasted)) in zip([bot.alice] * 3 + [bot.bob] * 3, examples, strict=True):
+        bot.openai.behaviours[key] = openai_server.VALID
+        await fake.post_message(user, fake.dm_channel(user), pasted)
+        await bot.idle()
+        stored = await bot.services.store.get_key(discord_member(user.id))
+        assert stored is not None, name
+        assert bot.services.vault.open(discord_member(user.id), stored.sealed) == key, name
+        assert "saved" in fake.dms_to(user)[-1], name
+        assert [run for call in fake.calls for run in visible_runs_of(key, call.raw)] == []
+    assert not bot.openai.chat_requests()
 
 
 async def test_member_commands_answer_ephemerally(bot: Bot) -> None:

@@ -10,6 +10,9 @@ import random
 import string
 from collections.abc import Callable
 
+from bot.disguise import undisguise
+from bot.keys import MASK_HEAD
+
 ALNUM = string.ascii_letters + string.digits
 URLSAFE = ALNUM + "-_"
 MARKER = "T3BlbkFJ"  # base64 of "OpenAI", in OpenAI's precise key shapes
@@ -116,3 +119,30 @@ DISGUISES: dict[str, Callable[[str, random.Random], str]] = {
 def escaped_json(text: str) -> str:
     """As a logged payload shows it: line breaks as `\\n`, anything else non-ASCII as `\\uXXXX`."""
     return json.dumps({"type": "message", "text": text})
+
+
+def visible_runs_of(key: str, text: str) -> list[str]:
+    """Every stretch of the key's random part longer than a mask shows (7 characters) that a
+    reader of `text` could see, once its disguises (escapes in a JSON body included) are
+    undone: empty when the key is nowhere, or masked."""
+    plain = undisguise(text).text
+    body = body_of(key)
+    width = MASK_HEAD + 1
+    runs = (body[i : i + width] for i in range(len(body) - width + 1))
+    return [run for run in runs if run in plain]
+
+
+def disguised_examples(rng: random.Random) -> dict[str, tuple[str, str]]:
+    """One key in each disguise the outside review used: name -> (key, as pasted)."""
+    project, legacy = (
+        FIXED_FORMATS["openai-project"](rng),
+        FIXED_FORMATS["openai-legacy-plain"](rng),
+    )
+    return {
+        "zero-width space": (project, project[:12] + "\u200b" + project[12:]),
+        "soft hyphen": (project, project[:30] + "\u00ad" + project[30:]),
+        "Unicode hyphens": (project, project.replace("-", "\u2011")),
+        "%2D": (project, project.replace("-", "%2D")),
+        "line break in the first 20": (project, project[:10] + "\n" + project[10:]),
+        "glued to a word": (legacy, "mykey" + legacy),
+    }
