@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
 from adapters.slack import SlackAdapter
 from app.services import Services
 from bot import texts
 from bot.domain import Member, WorkspaceConfig
 from tests.fakes.core import make_key, with_key
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.keys import disguised_examples, visible_runs_of
+from tests.fakes.openai_server import VALID, FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM
 from tests.slack.conftest import AdapterFactory
@@ -124,6 +126,70 @@ async def test_a_key_pasted_in_a_channel_warns_its_author_and_is_never_used(
     assert fake_openai.requests == []
     assert await services.store.get_key(BOB) is None
     assert leaked not in fake_slack.everything_received()
+
+
+async def test_keys_in_disguise_in_a_channel_warn_their_author_and_are_never_used(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    # With a key of his own, a key the guard missed would be answered: sent in the prompt.
+    await with_key(services, fake_openai, BOB)
+    examples = disguised_examples(random.Random(11))
+    for n, (_, pasted) in enumerate(examples.values()):
+        await sender.event(mention("UBOB", f"right? {pasted}", f"1700000200.{n:06d}"))
+    await slack.wait_idle()
+    warnings = fake_slack.calls_to("chat.postEphemeral")
+    assert [w.args["text"] for w in warnings] == [texts.leak_warning(False)] * len(examples)
+    assert fake_openai.chat_requests() == []
+    for name, (key, _) in examples.items():
+        assert visible_runs_of(key, fake_slack.everything_received()) == [], name
+
+
+async def test_a_me_message_or_a_topic_with_a_key_warns_its_author(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, BOB)
+    key, pasted = disguised_examples(random.Random(12))["Unicode hyphens"]
+    plain = make_key()
+    me = channel_message("UBOB", f"is using {pasted} now", "1700000300.000001")
+    topic = channel_message("UCAROL", f"set the channel topic: {plain}", "1700000300.000002")
+    await sender.event({**me, "subtype": "me_message"})
+    await sender.event({**topic, "subtype": "channel_topic", "topic": plain})
+    await slack.wait_idle()
+    warnings = fake_slack.calls_to("chat.postEphemeral")
+    assert [(w.args["user"], w.args["text"]) for w in warnings] == [
+        ("UBOB", texts.leak_warning(False)),
+        ("UCAROL", texts.leak_warning(False)),
+    ]
+    assert fake_openai.chat_requests() == []
+    assert visible_runs_of(key, fake_slack.everything_received()) == []
+    assert visible_runs_of(plain, fake_slack.everything_received()) == []
+
+
+async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    examples = list(disguised_examples(random.Random(13)).items())[:3]
+    for n, (name, (key, pasted)) in enumerate(examples):
+        fake_openai.behaviours[key] = VALID
+        await sender.event(direct_message("UALICE", pasted, f"1700000400.{n:06d}"))
+        await slack.wait_idle()
+        stored = await services.store.get_key(ALICE)
+        assert stored is not None, name
+        assert services.vault.open(ALICE, stored.sealed) == key, name
+        assert visible_runs_of(key, fake_slack.everything_received()) == [], name
+    assert fake_openai.chat_requests() == []
 
 
 async def test_plain_channel_chatter_is_left_alone(
