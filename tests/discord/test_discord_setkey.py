@@ -9,6 +9,7 @@ import random
 import pytest
 
 from adapters.discord import texts as discord_texts
+from bot import texts
 from bot.domain import Member
 from bot.redaction import guard_handler
 from tests.discord.conftest import Bot
@@ -123,6 +124,19 @@ async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(bot: Bot) -> No
         assert "saved" in fake.dms_to(user)[-1], name
         assert [run for call in fake.calls for run in visible_runs_of(key, call.raw)] == []
     assert not bot.openai.chat_requests()
+
+
+async def test_model_with_a_key_as_its_name_does_not_repeat_it(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.give_key(bot.alice)
+    other, pasted = disguised_examples(random.Random(15))["%2D"]
+    for typed in (other, pasted):
+        record = await fake.command(bot.alice, bot.general, "model", {"name": typed})
+        await fake.wait_for(lambda r=record: bool(r.texts))  # type: ignore[misc]
+        assert record.texts[-1] == texts.MODEL_IS_A_KEY
+        assert record.callbacks[0]["data"]["flags"] & EPHEMERAL
+    assert [run for call in fake.calls for run in visible_runs_of(other, call.raw)] == []
+    assert await bot.services.store.get_model(discord_member(bot.alice.id)) is None
 
 
 async def test_member_commands_answer_ephemerally(bot: Bot) -> None:
