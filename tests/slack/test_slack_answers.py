@@ -148,6 +148,30 @@ async def test_keys_in_disguise_in_a_channel_warn_their_author_and_are_never_use
         assert visible_runs_of(key, fake_slack.everything_received()) == [], name
 
 
+async def test_a_key_in_disguise_in_thread_history_never_reaches_another_prompt(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    root = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> first question")
+    await sender.event(mention("UALICE", "first question", root))
+    await slack.wait_idle()
+    # Bob's key stays in the thread: a Slack bot cannot delete it, only warn him.
+    key, pasted = disguised_examples(random.Random(18))["line break in the first 20"]
+    fake_slack.add_member_message(CHANNEL, "UBOB", f"use mine: {pasted}", thread_ts=root)
+    follow_up = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> and now?", thread_ts=root)
+    await sender.event(mention("UALICE", "and now?", follow_up, thread_ts=root))
+    await slack.wait_idle()
+    _, second = fake_openai.chat_requests()
+    assert second.body is not None
+    contents = [str(m["content"]) for m in second.body["messages"]]
+    assert "use mine: sk-proj..." in "\n".join(contents), "the turn is kept, its key masked"
+    assert [run for c in contents for run in visible_runs_of(key, c)] == []
+
+
 async def test_a_me_message_or_a_topic_with_a_key_warns_its_author(
     slack: SlackAdapter,
     sender: SlackSender,
