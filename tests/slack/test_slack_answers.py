@@ -9,6 +9,7 @@ from adapters.slack import SlackAdapter
 from app.services import Services
 from bot import texts
 from bot.domain import Member, WorkspaceConfig
+from bot.keys import mask_key
 from tests.fakes.core import make_key, with_key
 from tests.fakes.keys import disguised_examples, visible_runs_of
 from tests.fakes.openai_server import VALID, FakeOpenAI
@@ -214,6 +215,25 @@ async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(
         assert services.vault.open(ALICE, stored.sealed) == key, name
         assert visible_runs_of(key, fake_slack.everything_received()) == [], name
     assert fake_openai.chat_requests() == []
+
+
+async def test_a_key_the_model_repeats_is_posted_masked_even_split_across_chunks(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    leaked = make_key()
+    fake_openai.reply = lambda question: f"You pasted {leaked} earlier; revoke it."
+    fake_openai.split = lambda answer: [answer[i : i + 7] for i in range(0, len(answer), 7)]
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> what did I paste?")
+    await sender.event(mention("UALICE", "what did I paste?", ts))
+    await slack.wait_idle()
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
+    assert answer["text"] == f"You pasted {mask_key(leaked)} earlier; revoke it."
+    assert visible_runs_of(leaked, fake_slack.everything_received()) == []
 
 
 async def test_plain_channel_chatter_is_left_alone(
