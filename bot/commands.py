@@ -11,7 +11,7 @@ from bot import texts
 from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
-from bot.keys import KeyRefusal, mask_key, normalise_key
+from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
@@ -226,6 +226,9 @@ class MemberCommands:
             return []
 
     async def choose_model(self, member: Member, model: str | None) -> Reply:
+        if model is not None and contains_key(model):
+            # Never repeat it: the member typed a key where a model name goes.
+            return Reply(texts.MODEL_IS_A_KEY, Severity.REFUSED)
         if model in ("default", "reset"):
             await self._store.set_model(member, None)
             return Reply(texts.MODEL_RESET)

@@ -15,6 +15,7 @@ from bot.commands import MemberCommands
 from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, WorkspaceConfig
 from bot.keys import redact_keys
 from bot.limits import MemberLimits
+from bot.masking_sink import KeyMaskingSink
 from bot.ports import (
     ChatChunk,
     ChatMessage,
@@ -183,13 +184,15 @@ class Conversation:
                     completion_tokens=usage.completion_tokens if usage else 0,
                 )
 
-            await sink.start()
+            # A model may repeat a key it saw: every platform shows its output masked.
+            masked = KeyMaskingSink(sink)
+            await masked.start()
             try:
                 usage, failure = await self._stream_with_retries(
-                    api_key=api_key, model=model, messages=messages, sink=sink, record=record
+                    api_key=api_key, model=model, messages=messages, sink=masked, record=record
                 )
             finally:
-                await sink.finish()
+                await masked.finish()
         except ReplyLost:
             log.warning("the platform refused the answer for %s; provider call stopped", member)
             await sink.private(texts.REPLY_LOST)

@@ -17,7 +17,7 @@ from bot.audit import AuditEvent, AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
 from bot.domain import IncomingMessage, Member, Reply, Severity, WorkspaceConfig
-from bot.keys import contains_key, find_keys
+from bot.keys import contains_key, lone_key, scan_keys
 from bot.ports import ReplySink, Store, StoreError
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -136,11 +136,12 @@ class ByokCore:
             if not rest:
                 return Reply(texts.HOW_TO_SET_KEY)
             return await self.commands.set_key(message.member, rest)
-        keys = find_keys(message.text)
-        if not keys:
+        found = scan_keys(message.text)
+        if not found:
             return None
-        reply = await self.commands.set_key(message.member, keys[0])
-        if message.text.strip() != keys[0]:
+        # The key as issued, whatever disguise it came in: that is what the provider accepts.
+        reply = await self.commands.set_key(message.member, found[0].key)
+        if lone_key(message.text) is None:
             return Reply(f"{reply.text}\n{texts.DM_KEY_WITH_TEXT}", reply.severity)
         return reply
 

@@ -1,42 +1,104 @@
-"""What an OpenAI key looks like, how it is normalised, and how it is shown."""
+"""The one key finder, how a key typed for /setkey is normalised, and how a key is shown.
+
+Every place that must not let a key through asks here: the leak guard, DM registration, the
+log filter, prompts, thread names, echoes of member input and model output. The finder reads
+text with its disguises undone (bot/disguise.py), joins the pieces of a key broken by spaces
+or line breaks, and finds keys glued to a word or after an escaped `\\n`. What it reports is
+the key as its provider issued it, and where it stands in the original text.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from bot.disguise import Traced, needs_undoing, undisguise
+from bot.key_reader import FoundKey, KeyReader
 
 MAX_KEY_LENGTH = 512
 MASK_HEAD = 7
 MASK_TAIL = 4
-
-# Broad pre-filter: anything shaped like an OpenAI secret key. Also right after an escape in
-# logged JSON (`\nsk-...`), where the letter of the escape leaves no word boundary.
-BROAD_KEY_PATTERN = re.compile(
-    r"(?:\b|(?<=\\[bfnrt]))sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"
-)
-# Precise forms, from the public secret-scanner rule (T3BlbkFJ is base64 of "OpenAI").
-PRECISE_KEY_PATTERN = re.compile(
-    r"sk-(?:proj|svcacct|admin)-(?:[A-Za-z0-9_-]{74}|[A-Za-z0-9_-]{58})T3BlbkFJ"
-    r"(?:[A-Za-z0-9_-]{74}|[A-Za-z0-9_-]{58})"
-    r"|sk-[a-zA-Z0-9]{20}T3BlbkFJ[a-zA-Z0-9]{20}"
-)
 ADMIN_KEY_PREFIX = "sk-admin-"
 
+# Every key starts with `sk-` or `gsk_`; in plain ASCII text without escapes no disguise can
+# hide that, so text without it is done with one C-speed search (logs pass here every record).
+_MAYBE_PREFIX = re.compile(r"s\s*k\s*[-_]")
+# An escape cut off at the end of text still growing: the next chunk may finish it.
+_CUT_ESCAPE = re.compile(
+    r"(?:%[89A-Fa-f][0-9A-Fa-f]){0,3}(?:%[0-9A-Fa-f]?|\\(?:u[0-9A-Fa-f]{0,3}|x[0-9A-Fa-f]?)?)?$"
+)
 
-def find_keys(text: str) -> list[str]:
-    """Every key-shaped string in `text`, precise matches first."""
-    found = [m.group(0) for m in PRECISE_KEY_PATTERN.finditer(text)]
-    found += [k for k in (m.group(0) for m in BROAD_KEY_PATTERN.finditer(text)) if k not in found]
-    return found
+
+def _read(text: str, *, growing: bool) -> tuple[list[FoundKey], int]:
+    if not growing and not needs_undoing(text) and _MAYBE_PREFIX.search(text) is None:
+        return [], len(text)
+    traced = undisguise(text) if needs_undoing(text) else Traced.of(text)
+    if not growing and _MAYBE_PREFIX.search(traced.text) is None:
+        return [], len(text)
+    reader = KeyReader(text, traced, growing=growing)
+    return reader.keys(), reader.undecided
+
+
+def scan_keys(text: str) -> list[FoundKey]:
+    """Every key in `text`, in order, each with its span in `text`."""
+    return _read(text, growing=False)[0]
+
+
+def scan_stream(text: str, *, shown: str = "", ended: bool = False) -> tuple[list[FoundKey], int]:
+    """For text that may still grow (a streamed answer): the keys decided so far, and the
+    position from which the text is undecided (it may yet be, or lengthen, a key). Once the
+    stream has `ended`, everything is decided.
+
+    `shown` is the end of what came before and was already decided: read only as context,
+    so a key glued to a word is judged the same whichever chunk the word came in.
+    """
+    if not ended:
+        cut = _CUT_ESCAPE.search(text)
+        text = text[: cut.start()] if cut is not None else text
+    found, undecided = _read(shown + text, growing=not ended)
+    skip = len(shown)
+    decided = [
+        FoundKey(k.key, k.start - skip, k.end - skip)
+        for k in found
+        if k.start >= skip and k.end <= undecided
+    ]
+    return decided, max(undecided - skip, 0)
 
 
 def contains_key(text: str) -> bool:
-    return bool(BROAD_KEY_PATTERN.search(text) or PRECISE_KEY_PATTERN.search(text))
+    return bool(scan_keys(text))
+
+
+def find_keys(text: str) -> list[str]:
+    """Every key in `text` as its provider issued it (disguises undone), once each, in order."""
+    return list(dict.fromkeys(found.key for found in scan_keys(text)))
+
+
+def lone_key(text: str) -> str | None:
+    """The key, when `text` holds one key and nothing else but whitespace and invisibles."""
+    found = scan_keys(text)
+    if len(found) != 1:
+        return None
+    rest = text[: found[0].start] + text[found[0].end :]
+    return None if undisguise(rest).text.strip() else found[0].key
+
+
+def mask_found(text: str, found: Iterable[FoundKey]) -> str:
+    """`text` with each found key, in whatever disguise it stood, replaced by its mask."""
+    parts: list[str] = []
+    done = 0
+    for key in found:
+        parts += [text[done : key.start], mask_key(key.key)]
+        done = key.end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def redact_keys(text: str) -> str:
-    text = PRECISE_KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
-    return BROAD_KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
+    """`text` as written, except that every key in it is masked."""
+    found = scan_keys(text)
+    return mask_found(text, found) if found else text
 
 
 def mask_key(key: str) -> str:
@@ -56,6 +118,9 @@ def normalise_key(raw: str) -> str | KeyRefusal:
     key = raw.strip()
     if not key:
         return KeyRefusal("That was empty. Paste your OpenAI API key (it starts with `sk-`).")
+    # A key pasted with a zero-width character, a Unicode dash or a line break inside is
+    # still that key.
+    key = lone_key(key) or key
     if any(ch.isspace() for ch in key):
         return KeyRefusal(
             "A key has no spaces or line breaks inside it. Copy it again in one piece."

@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 
-from bot.keys import contains_key, redact_keys
+from bot.keys import redact_keys
 
 # Loggers of byok-bot's own packages: the only ones LOG_LEVEL=DEBUG opens up.
 OWN_LOGGERS = ("bot", "adapters", "storage", "app")
@@ -22,10 +22,7 @@ class KeyRedactionFilter(logging.Filter):
     """Masks key-shaped strings in the message, its arguments, tracebacks and stack info."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if contains_key(message):
-            message = redact_keys(message)
-        record.msg, record.args = message, None
+        record.msg, record.args = redact_keys(record.getMessage()), None
         if record.exc_info and record.exc_info[0] is not None:
             rendered = "".join(traceback.format_exception(*record.exc_info))
             record.exc_text = redact_keys(rendered).rstrip("\n")

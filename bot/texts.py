@@ -161,6 +161,10 @@ def model_unknown(model: str) -> str:
 
 
 MODEL_RESET = "Back to the default model."
+MODEL_IS_A_KEY = (
+    "That looks like an API key, not a model name, so I didn't use or keep it. "
+    "Add a key with `/setkey`; see `/model` for the model names your key can use."
+)
 
 
 STILL_ANSWERING = "I'm still answering your last question. Ask again when it's done."

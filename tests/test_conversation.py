@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from bot.domain import HistoryTurn
 from bot.ports import FailureKind
 from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
+from tests.fakes.keys import disguised_examples, visible_runs_of
 from tests.fakes.openai_server import FakeOpenAI
 
 ALICE = member("alice")
@@ -283,6 +285,19 @@ def test_a_key_in_history_is_never_sent() -> None:
     key = make_key()
     messages = build_messages("q", (HistoryTurn("user", f"my key is {key}"),), budget=4000)
     assert all(key not in m.content for m in messages)
+
+
+def test_keys_in_disguise_in_history_or_question_are_masked_in_the_prompt() -> None:
+    examples = disguised_examples(random.Random(17))
+    history = tuple(
+        HistoryTurn("user", f"try mine: {pasted} ok") for _, pasted in examples.values()
+    )
+    _, key_asked = examples["zero-width space"]
+    messages = build_messages(f"why not {key_asked}?", history, budget=8000)
+    assert len(messages) == len(history) + 2
+    for name, (key, _) in examples.items():
+        assert [run for m in messages for run in visible_runs_of(key, m.content)] == [], name
+    assert messages[1].content.startswith("try mine: sk-proj...")
 
 
 async def test_a_key_pasted_in_a_channel_is_never_stored_or_sent(

@@ -4,13 +4,16 @@ import io
 import json
 import logging
 import os
+import random
 import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from bot.keys import mask_key
 from bot.redaction import KeyRedactionFilter, configure_logging, guard_all_handlers
 from tests.fakes.core import make_key
+from tests.fakes.keys import FIXED_FORMATS
 
 # Every library that logs payloads at DEBUG, by the logger names it uses; httpcore3 stands for
 # a transport not released yet, bolt's listener loggers are named after the app.
@@ -61,6 +64,21 @@ def test_keys_are_masked_in_messages_arguments_and_tracebacks() -> None:
         assert key not in output
         assert f"{key[:7]}...{key[-4:]}" in output
     assert "ValueError" in output
+
+
+def test_a_key_glued_to_a_word_or_in_disguise_is_masked() -> None:
+    logger, stream = _capture()
+    legacy = FIXED_FORMATS["openai-legacy-plain"](random.Random(2))
+    project = make_key()
+    logger.info("text=mykey%s", legacy)
+    try:
+        raise ValueError(f"bad key {project[:20]}\u200b{project[20:]}")
+    except ValueError:
+        logger.exception("failed")
+    output = stream.getvalue()
+    assert f"mykey{mask_key(legacy)}" in output
+    assert legacy not in output
+    assert project[20:] not in output and mask_key(project) in output
 
 
 def test_configure_logging_masks_keys_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,8 @@ import re
 
 import discord
 
+from bot.keys import redact_keys
+
 MESSAGE_LIMIT = 2000
 THREAD_NAME_LIMIT = 100
 
@@ -80,8 +82,9 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 def thread_name(question: str, fallback: str = "Answer") -> str:
-    """A thread title from the question: its first line, single-spaced, cut to fit."""
-    first_line = next((line for line in question.splitlines() if line.strip()), "")
+    """A thread title from the question: its first line, single-spaced, cut to fit; any key
+    in it masked, since the whole channel sees a thread's name."""
+    first_line = next((line for line in redact_keys(question).splitlines() if line.strip()), "")
     name = " ".join(first_line.split())
     if len(name) > THREAD_NAME_LIMIT:
         name = name[: THREAD_NAME_LIMIT - 1].rstrip() + "…"

@@ -42,8 +42,14 @@ BOT_EVENTS = (
     "app_uninstalled",
     "tokens_revoked",
 )
-# Message subtypes a member wrote; the rest are edits, joins, bots and the like.
-_MEMBER_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+# Message subtypes a member wrote; the rest are edits, joins, bots and the like. A `/me`
+# message is the member's own words like any other.
+_MEMBER_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
+# Text a member wrote that everyone in the channel sees but that is not said to the bot:
+# checked for keys, never answered and never read as conversation.
+_CHECKED_ONLY_SUBTYPES = frozenset(
+    {"channel_topic", "channel_purpose", "group_topic", "group_purpose"}
+)
 
 # Slack redelivers an event it thinks was missed, the last time about five minutes later;
 # answering it twice would bill twice, so answered events are remembered a while longer.
@@ -123,6 +129,9 @@ class EventListeners:
             # A key edited into a channel message is as exposed as one posted there; the edit
             # is never answered, only checked.
             event = {**event.get("message", MessageEvent()), "channel": event.get("channel", "")}
+        if not private and event.get("subtype") in _CHECKED_ONLY_SUBTYPES and event.get("user"):
+            self._bridge.tasks.spawn(self._turn(event, context, private=False), name="slack-check")
+            return
         if not _from_member(event):
             return
         bot = context.bot_user_id

@@ -10,9 +10,12 @@ import pytest
 
 from adapters.discord import DiscordOptions
 from adapters.discord.render import open_fence
+from bot.keys import mask_key
 from tests.discord.conftest import FAST, Bot
 from tests.fakes import openai_server
+from tests.fakes.core import make_key
 from tests.fakes.discord.payloads import BOT_BASE, PUBLIC_THREAD
+from tests.fakes.keys import visible_runs_of
 
 
 def pings_nobody(body: dict[str, Any]) -> bool:
@@ -292,3 +295,19 @@ async def test_an_answer_discord_refuses_stops_the_call_and_is_told_by_dm(bot: B
         "SELECT outcome FROM usage_events"
     )
     assert [row[0] for row in outcomes] == ["reply_lost"]
+
+
+async def test_a_key_the_model_repeats_is_posted_masked_even_split_across_chunks(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    await bot.give_key(bot.alice)
+    leaked = make_key()
+    bot.openai.reply = lambda question: f"You pasted {leaked} earlier; revoke it."
+    bot.openai.split = lambda answer: [answer[i : i + 7] for i in range(0, len(answer), 7)]
+    await fake.post_message(bot.alice, bot.general, "what did I paste?", mention_bot=True)
+    await bot.idle()
+    [thread] = fake.threads()
+    [answer] = fake.bot_messages(thread.id)
+    assert answer["content"] == f"You pasted {mask_key(leaked)} earlier; revoke it."
+    assert [run for call in fake.calls for run in visible_runs_of(leaked, call.raw)] == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from adapters.discord import DiscordOptions
@@ -9,6 +11,7 @@ from bot.domain import Member
 from tests.discord.conftest import FAST, Bot
 from tests.fakes.core import make_key
 from tests.fakes.discord.payloads import BOT_BASE
+from tests.fakes.keys import disguised_examples, visible_runs_of
 
 
 def assert_key_went_nowhere(bot: Bot, key: str) -> None:
@@ -131,3 +134,23 @@ class TestWithMessageContent:
         assert "revoke" in fake.dms_to(bot.bob)[-1]
         assert len(bot.openai.chat_requests()) == chats_before
         assert all(key not in call.raw for call in fake.calls)
+
+
+async def test_keys_in_disguise_in_a_channel_are_deleted_and_never_sent(bot: Bot) -> None:
+    fake = bot.fake
+    # With a key of her own, a key the guard missed would be answered: sent to the provider
+    # in the prompt, and named in a thread.
+    await bot.give_key(bot.alice)
+    examples = disguised_examples(random.Random(9))
+    posted = {
+        name: await fake.post_message(bot.alice, bot.general, f"right? {pasted}", mention_bot=True)
+        for name, (_, pasted) in examples.items()
+    }
+    await bot.idle()
+    assert [name for name, message in posted.items() if message not in fake.deleted] == []
+    assert sum("revoke" in dm for dm in fake.dms_to(bot.alice)) == len(examples)
+    assert not bot.openai.chat_requests()
+    assert not fake.threads()
+    for name, (key, _) in examples.items():
+        assert [run for call in fake.calls for run in visible_runs_of(key, call.raw)] == [], name
+        assert not any(key in (r.authorization or "") for r in bot.openai.requests)

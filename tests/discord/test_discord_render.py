@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from adapters.discord.render import MESSAGE_LIMIT, open_fence, split_message
+from adapters.discord.render import MESSAGE_LIMIT, open_fence, split_message, thread_name
+from bot.keys import mask_key
+from tests.fakes.keys import disguised_examples, visible_runs_of
 
 
 @pytest.mark.parametrize(
@@ -30,3 +34,11 @@ def test_a_short_fence_is_reopened_as_written() -> None:
     assert len(pieces) > 1
     assert all(piece.startswith("```python\n") for piece in pieces)
     assert all(piece.endswith("```") for piece in pieces[:-1])
+
+
+@pytest.mark.parametrize("name", sorted(disguised_examples(random.Random(16))))
+def test_a_thread_is_never_named_with_a_key(name: str) -> None:
+    key, pasted = disguised_examples(random.Random(16))[name]
+    title = thread_name(f"why does {pasted} fail?\nmore")
+    assert visible_runs_of(key, title) == []
+    assert title.startswith("why does ") and mask_key(key) in title

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 
 import pytest
 
 from adapters.discord import texts as discord_texts
+from bot import texts
 from bot.domain import Member
 from bot.redaction import guard_handler
 from tests.discord.conftest import Bot
 from tests.fakes import openai_server
 from tests.fakes.core import make_key
 from tests.fakes.discord.server import EPHEMERAL
+from tests.fakes.keys import disguised_examples, visible_runs_of
 
 
 def discord_member(user_id: int) -> Member:
@@ -105,6 +108,35 @@ async def test_key_alone_or_after_setkey_in_a_dm_registers_it(bot: Bot) -> None:
         # Taken as /setkey: validated with GET /models, never sent as a chat question.
         assert not bot.openai.chat_requests()
         assert all(key not in call.raw for call in fake.calls)
+
+
+async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(bot: Bot) -> None:
+    fake = bot.fake
+    examples = list(disguised_examples(random.Random(10)).items())
+    # Three each: key checks are throttled per member.
+    for user, (name, (key, pasted)) in zip([bot.alice] * 3 + [bot.bob] * 3, examples, strict=True):
+        bot.openai.behaviours[key] = openai_server.VALID
+        await fake.post_message(user, fake.dm_channel(user), pasted)
+        await bot.idle()
+        stored = await bot.services.store.get_key(discord_member(user.id))
+        assert stored is not None, name
+        assert bot.services.vault.open(discord_member(user.id), stored.sealed) == key, name
+        assert "saved" in fake.dms_to(user)[-1], name
+        assert [run for call in fake.calls for run in visible_runs_of(key, call.raw)] == []
+    assert not bot.openai.chat_requests()
+
+
+async def test_model_with_a_key_as_its_name_does_not_repeat_it(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.give_key(bot.alice)
+    other, pasted = disguised_examples(random.Random(15))["%2D"]
+    for typed in (other, pasted):
+        record = await fake.command(bot.alice, bot.general, "model", {"name": typed})
+        await fake.wait_for(lambda r=record: bool(r.texts))  # type: ignore[misc]
+        assert record.texts[-1] == texts.MODEL_IS_A_KEY
+        assert record.callbacks[0]["data"]["flags"] & EPHEMERAL
+    assert [run for call in fake.calls for run in visible_runs_of(other, call.raw)] == []
+    assert await bot.services.store.get_model(discord_member(bot.alice.id)) is None
 
 
 async def test_member_commands_answer_ephemerally(bot: Bot) -> None:

@@ -54,6 +54,12 @@ def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Res
     return web.json_response(body, status=status, headers={"x-request-id": "req_fake_123"})
 
 
+def split_into_words(answer: str) -> list[str]:
+    pieces = [word + " " for word in answer.split(" ")]
+    pieces[-1] = pieces[-1].rstrip(" ")
+    return pieces
+
+
 @dataclass
 class FakeOpenAI:
     behaviours: dict[str, str] = field(default_factory=dict)
@@ -62,6 +68,8 @@ class FakeOpenAI:
     slow_seconds: float = 5.0
     # What the fake answers, from the last user message; by default it echoes it.
     reply: Callable[[str], str] = lambda question: f"You asked: {question}"
+    # How a streamed answer is cut into chunks; by default word by word.
+    split: Callable[[str], list[str]] = split_into_words
     requests: list[RecordedRequest] = field(default_factory=list)
     # The usage each completed chat call reported, in order.
     reported_usage: list[dict[str, int]] = field(default_factory=list)
@@ -151,8 +159,7 @@ class FakeOpenAI:
         )
         answer = self.reply(question)
         prompt_tokens = sum(len(str(m["content"]).split()) for m in payload.get("messages", []))
-        pieces = [word + " " for word in answer.split(" ")]
-        pieces[-1] = pieces[-1].rstrip(" ")
+        pieces = self.split(answer)
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(pieces),

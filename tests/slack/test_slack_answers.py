@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 
 from adapters.slack import SlackAdapter
 from app.services import Services
 from bot import texts
 from bot.domain import Member, WorkspaceConfig
+from bot.keys import mask_key
 from tests.fakes.core import make_key, with_key
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.keys import disguised_examples, visible_runs_of
+from tests.fakes.openai_server import VALID, FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import BOT_USER, TEAM
 from tests.slack.conftest import AdapterFactory
@@ -124,6 +127,113 @@ async def test_a_key_pasted_in_a_channel_warns_its_author_and_is_never_used(
     assert fake_openai.requests == []
     assert await services.store.get_key(BOB) is None
     assert leaked not in fake_slack.everything_received()
+
+
+async def test_keys_in_disguise_in_a_channel_warn_their_author_and_are_never_used(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    # With a key of his own, a key the guard missed would be answered: sent in the prompt.
+    await with_key(services, fake_openai, BOB)
+    examples = disguised_examples(random.Random(11))
+    for n, (_, pasted) in enumerate(examples.values()):
+        await sender.event(mention("UBOB", f"right? {pasted}", f"1700000200.{n:06d}"))
+    await slack.wait_idle()
+    warnings = fake_slack.calls_to("chat.postEphemeral")
+    assert [w.args["text"] for w in warnings] == [texts.leak_warning(False)] * len(examples)
+    assert fake_openai.chat_requests() == []
+    for name, (key, _) in examples.items():
+        assert visible_runs_of(key, fake_slack.everything_received()) == [], name
+
+
+async def test_a_key_in_disguise_in_thread_history_never_reaches_another_prompt(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    root = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> first question")
+    await sender.event(mention("UALICE", "first question", root))
+    await slack.wait_idle()
+    # Bob's key stays in the thread: a Slack bot cannot delete it, only warn him.
+    key, pasted = disguised_examples(random.Random(18))["line break in the first 20"]
+    fake_slack.add_member_message(CHANNEL, "UBOB", f"use mine: {pasted}", thread_ts=root)
+    follow_up = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> and now?", thread_ts=root)
+    await sender.event(mention("UALICE", "and now?", follow_up, thread_ts=root))
+    await slack.wait_idle()
+    _, second = fake_openai.chat_requests()
+    assert second.body is not None
+    contents = [str(m["content"]) for m in second.body["messages"]]
+    assert "use mine: sk-proj..." in "\n".join(contents), "the turn is kept, its key masked"
+    assert [run for c in contents for run in visible_runs_of(key, c)] == []
+
+
+async def test_a_me_message_or_a_topic_with_a_key_warns_its_author(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, BOB)
+    key, pasted = disguised_examples(random.Random(12))["Unicode hyphens"]
+    plain = make_key()
+    me = channel_message("UBOB", f"is using {pasted} now", "1700000300.000001")
+    topic = channel_message("UCAROL", f"set the channel topic: {plain}", "1700000300.000002")
+    await sender.event({**me, "subtype": "me_message"})
+    await sender.event({**topic, "subtype": "channel_topic", "topic": plain})
+    await slack.wait_idle()
+    warnings = fake_slack.calls_to("chat.postEphemeral")
+    assert [(w.args["user"], w.args["text"]) for w in warnings] == [
+        ("UBOB", texts.leak_warning(False)),
+        ("UCAROL", texts.leak_warning(False)),
+    ]
+    assert fake_openai.chat_requests() == []
+    assert visible_runs_of(key, fake_slack.everything_received()) == []
+    assert visible_runs_of(plain, fake_slack.everything_received()) == []
+
+
+async def test_a_key_in_disguise_in_a_dm_is_registered_as_issued(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    examples = list(disguised_examples(random.Random(13)).items())[:3]
+    for n, (name, (key, pasted)) in enumerate(examples):
+        fake_openai.behaviours[key] = VALID
+        await sender.event(direct_message("UALICE", pasted, f"1700000400.{n:06d}"))
+        await slack.wait_idle()
+        stored = await services.store.get_key(ALICE)
+        assert stored is not None, name
+        assert services.vault.open(ALICE, stored.sealed) == key, name
+        assert visible_runs_of(key, fake_slack.everything_received()) == [], name
+    assert fake_openai.chat_requests() == []
+
+
+async def test_a_key_the_model_repeats_is_posted_masked_even_split_across_chunks(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    leaked = make_key()
+    fake_openai.reply = lambda question: f"You pasted {leaked} earlier; revoke it."
+    fake_openai.split = lambda answer: [answer[i : i + 7] for i in range(0, len(answer), 7)]
+    ts = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> what did I paste?")
+    await sender.event(mention("UALICE", "what did I paste?", ts))
+    await slack.wait_idle()
+    (answer,) = fake_slack.bot_replies(CHANNEL, ts)
+    assert answer["text"] == f"You pasted {mask_key(leaked)} earlier; revoke it."
+    assert visible_runs_of(leaked, fake_slack.everything_received()) == []
 
 
 async def test_plain_channel_chatter_is_left_alone(

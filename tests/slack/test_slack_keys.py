@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from bot import texts
 from bot.domain import Member
 from tests.fakes import openai_server
 from tests.fakes.core import make_key
+from tests.fakes.keys import disguised_examples, visible_runs_of
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.server import TEAM
@@ -114,6 +116,28 @@ async def test_slow_provider_answers_the_modal_later(
     assert update.args["view_id"] == "V0001"
     assert "is saved and sealed" in json.dumps(update.args["view"])
     assert key not in fake_slack.everything_received()
+
+
+async def test_model_with_a_key_as_its_name_does_not_repeat_it(
+    slack: SlackAdapter,
+    sender: SlackSender,
+    fake_slack: FakeSlack,
+    fake_openai: FakeOpenAI,
+    services: Services,
+) -> None:
+    key = make_key()
+    fake_openai.behaviours[key] = openai_server.VALID
+    assert (await services.commands.set_key(ALICE, key)).ok
+    typed = [make_key(), disguised_examples(random.Random(14))["soft hyphen"][1]]
+    for n, text in enumerate(typed):
+        url = fake_slack.response_url(f"model{n}")
+        assert (await sender.command("/model", text, user="UALICE", response_url=url)).status == 200
+    await slack.wait_idle()
+    assert [r.args["text"] for r in fake_slack.responses] == [texts.MODEL_IS_A_KEY] * 2
+    received = fake_slack.everything_received()
+    assert visible_runs_of(typed[0], received) == []
+    assert visible_runs_of(disguised_examples(random.Random(14))["soft hyphen"][0], received) == []
+    assert await services.store.get_model(ALICE) is None
 
 
 async def test_key_commands_answer_ephemerally(

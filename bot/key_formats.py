@@ -1,0 +1,59 @@
+"""The keys members may hold, provider by provider.
+
+Each provider a member may hold a key for brings its pattern here. A pattern with a fixed
+length and a marker (OpenAI's `T3BlbkFJ`, base64 of "OpenAI"; Anthropic's `AA` tail) is
+evidence enough; a bare length of key characters is not, so those forms must also look
+random (bot/randomness.py): ordinary words glued to `sk-` (`task-management-dashboard`) do not.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from itertools import product
+
+KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
+ALNUM = frozenset(string.ascii_letters + string.digits)
+
+# Where a key of any known format begins.
+PREFIX = re.compile(r"sk-|gsk_")
+PREFIX_WORDS = ("sk-", "gsk_")
+# The broad form: `sk-`, maybe a kind, or Groq's `gsk_`, then at least 20 key characters
+# that look random.
+BROAD_PREFIX = re.compile(r"sk-(?:proj-|svcacct-|admin-)?|gsk_")
+BROAD_MIN_BODY = 20
+# Base64 of `{"`: a JWT or an encoded JSON object, as random as a key but never one. Prose that
+# ends a word in `sk` before a dash (`the task — eyJhbGciOi...`) would otherwise read as a key.
+ENCODED_JSON = "eyJ"
+
+
+@dataclass(frozen=True, slots=True)
+class ExactFormat:
+    name: str
+    pattern: re.Pattern[str]
+    # Where the random part starts, for forms whose shape alone proves little.
+    random_from: int | None = None
+
+
+# The public secret-scanner rule for project, service-account and admin keys:
+# `sk-(?:proj|svcacct|admin)-(?:.{74}|.{58})T3BlbkFJ(?:.{74}|.{58})` over [A-Za-z0-9_-]. One
+# pattern per pair of lengths, so that a 58-character half is never read as 74 characters
+# that run on into the next line.
+_PROJECT_FORMS = tuple(
+    ExactFormat(
+        "openai-project",
+        re.compile(
+            rf"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{{{head}}}T3BlbkFJ[A-Za-z0-9_-]{{{tail}}}"
+        ),
+    )
+    for head, tail in product((74, 58), repeat=2)
+)
+EXACT_FORMATS = (
+    *_PROJECT_FORMS,
+    ExactFormat("openai-legacy", re.compile(r"sk-[a-zA-Z0-9]{20}T3BlbkFJ[a-zA-Z0-9]{20}")),
+    ExactFormat("openai-legacy-plain", re.compile(r"sk-[a-zA-Z0-9]{48}"), random_from=3),
+    ExactFormat("openrouter", re.compile(r"sk-or-v1-[0-9a-f]{64}")),
+    ExactFormat("anthropic", re.compile(r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{93}AA")),
+    ExactFormat("groq", re.compile(r"gsk_[a-zA-Z0-9]{52}"), random_from=4),
+)
