@@ -15,6 +15,7 @@ from typing import BinaryIO, TextIO
 from bot.commands import COMMAND_NAMES, MemberCommands
 from bot.core import ByokCore
 from bot.domain import HistoryTurn, IncomingMessage, Member
+from bot.keys import redact_keys
 
 PLATFORM = "console"
 BOT_MENTION = "@bot"
@@ -33,7 +34,9 @@ _TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
-    return _TERMINAL_CONTROLS.sub("\ufffd", text)
+    """What the terminal may show: no control characters, and no key, whoever typed it
+    (`/as`, `/channel` and unknown commands repeat what was typed)."""
+    return _TERMINAL_CONTROLS.sub("\ufffd", redact_keys(text))
 
 
 def decode_line(raw: bytes) -> str:

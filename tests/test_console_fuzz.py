@@ -184,3 +184,18 @@ async def test_a_cut_answer_and_its_apology_are_on_separate_lines(
     cut = next(i for i, line in enumerate(lines) if line.endswith("_(answer cut off)_"))
     assert lines[cut + 1].startswith("[private to you] ")
     assert out.getvalue().endswith("\n")
+
+
+async def test_the_console_never_repeats_a_key_it_was_typed(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    out = io.StringIO()
+    console = ConsoleAdapter(
+        core=services.core, commands=services.commands, stdin=io.BytesIO(), stdout=out
+    )
+    key = make_key()
+    for line in (f"/as {key}", f"/channel {key}", f"/{key}", f"/model {key}", "/dm"):
+        await console.handle_line(line)
+    shown = out.getvalue()
+    # Not the key, nor any piece of it longer than a mask shows.
+    assert not any(key[i : i + 12] in shown for i in range(len(key) - 12))
