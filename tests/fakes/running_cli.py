@@ -69,6 +69,12 @@ class RunningCli:
                     raise AssertionError(f"byok-bot exited early:\n{self.written}")
                 await asyncio.sleep(0.02)
 
+    async def wait(self, within: float = 60.0) -> int:
+        """Until it exits by itself; returns the exit status."""
+        code = await asyncio.wait_for(self._process.wait(), within)
+        await asyncio.gather(*self._pumps)
+        return code
+
     async def stop(self, how: signal.Signals = signal.SIGINT) -> int:
         """Interrupt it as an operator's Ctrl-C would (or systemd's SIGTERM); returns the
         exit status."""
