@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import os
 import sys
@@ -28,10 +29,19 @@ class ConfigError(Exception):
     """A setting is wrong; the message is one line naming it."""
 
 
+def installed_version() -> str:
+    try:
+        return importlib.metadata.version("byok-bot")
+    except importlib.metadata.PackageNotFoundError:
+        # Run from a source tree that was never installed.
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="byok-bot", description="A chat bot where every member brings their own OpenAI key."
     )
+    parser.add_argument("--version", action="version", version=f"byok-bot {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start every configured adapter (the console when none is)")
     sub.add_parser("console", help="start the console adapter")

@@ -239,3 +239,10 @@ async def test_generate_refuses_when_the_master_keys_come_from_the_environment(
     )
     assert code == 2 and "set in the environment" in err
     assert not (tmp_path / ".env").exists()
+
+
+async def test_version_is_printed(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    code, out, _ = await run_cli("--version", cwd=tmp_path)
+    assert code == 0 and out.strip() == f"byok-bot {version('byok-bot')}"
