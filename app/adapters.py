@@ -27,7 +27,9 @@ def adapter_specs(services: Services, *, console_only: bool = False) -> list[Ada
         specs.append(
             AdapterSpec(
                 "slack",
-                lambda: create_slack_adapter(core=services.core, settings=settings.slack),
+                lambda: create_slack_adapter(
+                    core=services.core, settings=settings.slack, once=services.store
+                ),
             )
         )
     if not specs:

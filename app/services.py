@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from app.settings import Settings
 from bot.audit import AuditTrail
@@ -12,7 +13,6 @@ from bot.conversation import Conversation
 from bot.core import ByokCore
 from bot.intake import KeyIntakeLimits
 from bot.limits import MemberLimits
-from bot.local_state import LocalAttemptLog
 from bot.openai_gateway import OpenAIGateway
 from bot.ports import ProviderGateway, Store
 from bot.pricing import PriceTable
@@ -62,7 +62,7 @@ def build_core(
         ledger=ledger,
         turns=turns,
         intake=KeyIntakeLimits(
-            attempts=LocalAttemptLog(),
+            attempts=store,
             per_member=settings.limits.key_tries_per_member,
             per_workspace=settings.limits.key_tries_per_workspace,
         ),
@@ -79,6 +79,7 @@ def build_core(
             ledger=ledger,
             max_concurrent=settings.limits.max_concurrent_per_member,
             per_minute=settings.limits.requests_per_minute,
+            lease_for=timedelta(seconds=settings.limits.turn_lease_seconds),
         ),
         ledger=ledger,
         turns=turns,

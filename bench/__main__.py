@@ -15,7 +15,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import AsyncGenerator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openai
@@ -152,8 +152,9 @@ def _held_by_project() -> int:
 async def bench_memory(fake: FakeOpenAI, folder: Path) -> float:
     services = await _services(fake, folder, "memory")
     # Each turn a minute after the last, as in a quiet server, so rate windows empty out.
+    start = datetime.now(UTC)
     minutes = iter(range(0, 10**9, 61))
-    services.core._conversation._limits._monotonic = lambda: float(next(minutes))
+    services.core._conversation._limits._clock = lambda: start + timedelta(seconds=next(minutes))
     try:
         tracemalloc.start()
         await _turns(services, fake, members=50, turns=200)

@@ -122,7 +122,12 @@ class MemberCommands:
             await self._audit.record(member, AuditEvent.KEY_REFUSED, "malformed")
             return Reply(key.reason, Severity.REFUSED)
         # Only input that would reach the provider counts: a fumbled paste costs no try.
-        throttled = await self._intake.admit(member)
+        try:
+            throttled = await self._intake.admit(member)
+        except StoreError:
+            # The try could not be counted, so the provider is not asked either.
+            log.error("key check for %s not started: the database failed", member, exc_info=True)
+            return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
         if throttled is not None:
             await self._audit.record(member, AuditEvent.KEY_INTAKE_THROTTLED, throttled.scope)
             log.warning("key intake throttled for %s (%s bound)", member, throttled.scope)

@@ -198,7 +198,7 @@ class Conversation:
             await sink.private(texts.REPLY_LOST)
             return TurnResult(model=model, usage=None, failure=None, reply_lost=True)
         finally:
-            admission.release()
+            await admission.release()
         if failure is FailureKind.UNAUTHORIZED:
             marked = await self._commands.key_rejected(member, stored.key_id)
             await sink.private(

@@ -1,17 +1,19 @@
-"""Fair limits: one answer at a time, requests per minute, and spending caps."""
+"""Fair limits: answers in flight and questions per minute per member (shared by every
+process through the Store), and spending caps."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-import time
-from collections import deque
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import texts
 from bot.domain import Cap, CapPeriod, CapUnit, Member
-from bot.ports import Store
+from bot.ports import Lease, RateRefusal, RateWindow, SlotsTaken, Store, StoreError
 from bot.usage import Spend, UsageLedger, day_start, month_start, next_day, next_month
 
 _LIMIT_SYNTAX = re.compile(
@@ -24,8 +26,13 @@ _OFF_SYNTAX = re.compile(
     r"^(?:(?P<period>daily|monthly|day|month)\s+)?(?:off|none|clear)$", re.IGNORECASE
 )
 
+log = logging.getLogger(__name__)
 
-_SWEEP_EVERY = 256
+MINUTE = timedelta(minutes=1)
+# How long a turn's slot stays taken without a renewal (BYOK_TURN_LEASE_SECONDS). Renewed
+# every third of it, so a turn survives two failed renewals in a row (a database failover,
+# a stalled event loop); a process killed mid-turn holds its member for at most this long.
+TURN_LEASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,18 +107,57 @@ def over_cap(cap: Cap, spend: Spend) -> bool:
 
 
 class Admission:
-    """A granted turn; releasing it lets the member ask the next question."""
+    """A granted turn, holding a lease on one of the member's slots. The lease is renewed
+    while the turn runs, every third of its length (so two renewals in a row may fail
+    before it lapses), and `release` frees the slot at once. A process that dies mid-turn
+    renews nothing: the slot frees itself when the lease expires."""
 
-    def __init__(self, release: Callable[[], None]) -> None:
-        self._release: Callable[[], None] | None = release
+    def __init__(
+        self, *, store: Store, lease: Lease, lease_for: timedelta, clock: Callable[[], datetime]
+    ) -> None:
+        self._store = store
+        self._lease = lease
+        self._lease_for = lease_for
+        self._clock = clock
+        self._released = False
+        self._renewals = asyncio.create_task(self._renew(), name="turn-lease")
 
-    def release(self) -> None:
-        if self._release is not None:
-            self._release()
-            self._release = None
+    async def _renew(self) -> None:
+        every = self._lease_for.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            now = self._clock()
+            try:
+                held = await self._store.renew_lease(
+                    self._lease, now=now, until=now + self._lease_for
+                )
+            except StoreError:
+                log.warning("a turn's lease could not be renewed; trying again", exc_info=True)
+                continue
+            if not held:
+                # The turn outlived its lease (renewals kept failing): another turn may
+                # take the slot meanwhile. This one is already paid for, so it finishes.
+                log.warning("a turn's lease expired before it could be renewed")
+                return
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._renewals.cancel()
+        try:
+            await self._store.release_lease(self._lease)
+        except StoreError:
+            log.warning(
+                "a turn's lease could not be released; its slot frees itself when it expires",
+                exc_info=True,
+            )
 
 
 class MemberLimits:
+    """Answers in flight and questions per minute per member, kept in the Store so every
+    process shares them; spending caps, counted from usage every process recorded."""
+
     def __init__(
         self,
         *,
@@ -119,61 +165,41 @@ class MemberLimits:
         ledger: UsageLedger,
         max_concurrent: int,
         per_minute: int,
-        monotonic: Callable[[], float] = time.monotonic,
+        lease_for: timedelta = TURN_LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._ledger = ledger
         self._max_concurrent = max_concurrent
         self._per_minute = per_minute
-        self._monotonic = monotonic
-        self._active: dict[Member, int] = {}
-        self._recent: dict[Member, deque[float]] = {}
-        self._admits_since_sweep = 0
+        self._lease_for = lease_for
+        self._clock = clock
 
     async def admit(
         self, member: Member, *, server: str, workspace_caps: Mapping[CapPeriod, Cap]
     ) -> Admission | str:
-        """A granted turn, or the private reason it is refused, before any provider call."""
-        # Checked and reserved with no await in between, so a burst cannot slip past.
-        if self._active.get(member, 0) >= self._max_concurrent:
-            return texts.STILL_ANSWERING
-        now = self._monotonic()
-        self._sweep(now)
-        recent = self._recent.setdefault(member, deque())
-        while recent and now - recent[0] >= 60:
-            recent.popleft()
-        if len(recent) >= self._per_minute:
-            return texts.too_many_requests(self._per_minute, 60 - (now - recent[0]))
-        recent.append(now)
-        self._active[member] = self._active.get(member, 0) + 1
-        admission = Admission(lambda: self._leave(member))
-        try:
-            refusal = await self._cap_refusal(member, server, workspace_caps)
-        except BaseException:
-            admission.release()
-            raise
+        """A granted turn, or the private reason it is refused, before any provider call.
+
+        Caps are read first (reads only); then the slot and the minute's window are checked
+        and taken in one Store transaction, the turn's only write before its answer."""
+        refusal = await self._cap_refusal(member, server, workspace_caps)
         if refusal is not None:
-            admission.release()
-            recent.remove(now)
             return refusal
-        return admission
-
-    def _sweep(self, now: float) -> None:
-        """Forget members who have not asked for a minute, so the table stays small."""
-        self._admits_since_sweep += 1
-        if self._admits_since_sweep < _SWEEP_EVERY:
-            return
-        self._admits_since_sweep = 0
-        idle = [m for m, stamps in self._recent.items() if not stamps or now - stamps[-1] >= 60]
-        for member in idle:
-            del self._recent[member]
-
-    def _leave(self, member: Member) -> None:
-        remaining = self._active.get(member, 1) - 1
-        if remaining:
-            self._active[member] = remaining
-        else:
-            self._active.pop(member, None)
+        lease = Lease(
+            bucket=f"turns:{member}", holder=secrets.token_hex(16), limit=self._max_concurrent
+        )
+        window = RateWindow(f"questions:{member}", self._per_minute, MINUTE)
+        now = self._clock()
+        outcome = await self._store.take_lease(
+            lease, windows=[window], now=now, until=now + self._lease_for
+        )
+        if isinstance(outcome, SlotsTaken):
+            return texts.STILL_ANSWERING
+        if isinstance(outcome, RateRefusal):
+            return texts.too_many_requests(self._per_minute, outcome.retry_in.total_seconds())
+        return Admission(
+            store=self._store, lease=lease, lease_for=self._lease_for, clock=self._clock
+        )
 
     async def _cap_refusal(
         self, member: Member, server: str, workspace_caps: Mapping[CapPeriod, Cap]

@@ -125,7 +125,66 @@ class StoreError(Exception):
     the caller tells the member so and the bot keeps serving."""
 
 
-class Store(Protocol):
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """At most `limit` attempts in any `span` for one bucket (a member, a workspace...)."""
+
+    bucket: str
+    limit: int
+    span: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class RateRefusal:
+    window: RateWindow
+    # How long until the full window has room for one more attempt.
+    retry_in: timedelta
+
+
+class AttemptLog(Protocol):
+    """Attempts counted in sliding windows. The Store is one, so every process counts into
+    the same windows."""
+
+    async def attempt(self, windows: Sequence[RateWindow], now: datetime) -> RateRefusal | None:
+        """Count one attempt in every window when each has room; otherwise count nothing
+        and return the first full window."""
+        ...
+
+
+class OnceLog(Protocol):
+    """Tokens remembered until they expire, to act on something once only (a signed
+    request, a delivered event). The Store is one, so of two processes offered the same
+    token exactly one acts on it."""
+
+    async def first_time(self, token: str, *, now: datetime, until: datetime) -> bool:
+        """True the first time `token` is offered; False while it is remembered (until
+        `until`, the moment it could no longer be offered legitimately anyway)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One of at most `limit` slots of `bucket`, held by `holder` (unique to one grant)
+    until it expires, unless renewed first: a process that dies holding it frees the slot
+    when the lease runs out."""
+
+    bucket: str
+    holder: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsTaken:
+    """Every slot of the lease's bucket is held by a lease that has not expired."""
+
+    lease: Lease
+
+
+class Store(AttemptLog, OnceLog, Protocol):
+    """Everything kept: keys, settings, usage, the audit trail, and the state every process
+    shares (attempt windows, "answer once" tokens, leases on members' turns in flight).
+    `attempt` and `first_time` come from AttemptLog and OnceLog."""
+
     async def close(self) -> None: ...
 
     async def master_key_fingerprints(self) -> set[str]:
@@ -207,42 +266,24 @@ class Store(Protocol):
         """Delete a workspace's settings and every key and row of its members."""
         ...
 
-
-@dataclass(frozen=True, slots=True)
-class RateWindow:
-    """At most `limit` attempts in any `span` for one bucket (a member, a workspace...)."""
-
-    bucket: str
-    limit: int
-    span: timedelta
-
-
-@dataclass(frozen=True, slots=True)
-class RateRefusal:
-    window: RateWindow
-    # How long until the full window has room for one more attempt.
-    retry_in: timedelta
-
-
-class AttemptLog(Protocol):
-    """Attempts counted in sliding windows. Kept in memory for one process today
-    (bot/local_state.py); a Store can take it over so several processes share one count."""
-
-    async def attempt(self, windows: Sequence[RateWindow], now: datetime) -> RateRefusal | None:
-        """Count one attempt in every window when each has room; otherwise count nothing
-        and return the first full window."""
+    async def take_lease(
+        self,
+        lease: Lease,
+        *,
+        windows: Sequence[RateWindow] = (),
+        now: datetime,
+        until: datetime,
+    ) -> SlotsTaken | RateRefusal | None:
+        """Grant `lease` until `until` and count one attempt in every window, in one atomic
+        step; or change nothing and say why not: every slot taken (checked first, so a busy
+        member's refused turn costs no attempt), or the first full window."""
         ...
 
-
-class OnceLog(Protocol):
-    """Tokens remembered until they expire, to act on something once only (a signed
-    request). Kept in memory for one process today (bot/local_state.py); the Store's
-    "answer once" table can take it over so several processes share it."""
-
-    async def first_time(self, token: str, *, now: datetime, until: datetime) -> bool:
-        """True the first time `token` is offered; False while it is remembered (until
-        `until`, the moment it could no longer be offered legitimately anyway)."""
+    async def renew_lease(self, lease: Lease, *, now: datetime, until: datetime) -> bool:
+        """Extend a lease still held to `until`; False when it had already expired."""
         ...
+
+    async def release_lease(self, lease: Lease) -> None: ...
 
 
 class AdapterConfigError(Exception):

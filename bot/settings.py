@@ -127,6 +127,11 @@ class LimitSettings(SettingsGroup):
     requests_per_minute: int = Field(
         default=10, ge=1, le=10_000, validation_alias="BYOK_REQUESTS_PER_MINUTE"
     )
+    # How long a member's slot stays taken by a turn nobody renews (see bot/limits.py): the
+    # longest a process killed mid-answer keeps that member waiting.
+    turn_lease_seconds: float = Field(
+        default=30.0, ge=1, le=600, validation_alias="BYOK_TURN_LEASE_SECONDS"
+    )
     # Keys checked at the provider per 10 minutes (see bot/intake.py).
     key_tries_per_member: int = Field(
         default=5, ge=1, le=1000, validation_alias="BYOK_KEY_TRIES_PER_MEMBER"

@@ -12,7 +12,6 @@ from app.settings import Settings
 from bot import texts
 from bot.domain import Member, Severity
 from bot.intake import KeyIntakeLimits
-from bot.local_state import LocalAttemptLog
 from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_variables
 from tests.fakes.openai_server import FakeOpenAI
@@ -37,7 +36,7 @@ def use_clock(services: Services, clock: Clock) -> None:
     """The same limits as configured, on a clock the test moves."""
     limits = services.settings.limits
     services.commands._intake = KeyIntakeLimits(
-        attempts=LocalAttemptLog(),
+        attempts=services.store,
         per_member=limits.key_tries_per_member,
         per_workspace=limits.key_tries_per_workspace,
         clock=clock,
@@ -142,20 +141,3 @@ async def test_without_a_workspace_only_the_members_bound_applies(
             reply = await services.commands.set_key(Member("discord", "", user), make_key())
             assert not throttled(reply.text), user
     assert len(fake_openai.authorizations("/models")) == 8
-
-
-async def test_the_attempt_log_counts_all_windows_or_none() -> None:
-    from bot.ports import RateWindow
-
-    log = LocalAttemptLog()
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    small = RateWindow("a", 1, timedelta(minutes=1))
-    shared = RateWindow("shared", 2, timedelta(minutes=1))
-    assert await log.attempt([small, shared], now) is None
-    refusal = await log.attempt([small, shared], now + timedelta(seconds=20))
-    assert refusal is not None and refusal.window == small
-    assert refusal.retry_in == timedelta(seconds=40)
-    # The refused attempt was not counted in `shared`: one more fits there.
-    assert await log.attempt([RateWindow("b", 1, timedelta(minutes=1)), shared], now) is None
-    assert await log.attempt([shared], now) is not None
-    assert await log.attempt([small, shared], now + timedelta(minutes=1)) is None

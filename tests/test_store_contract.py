@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.domain import (
@@ -26,7 +29,7 @@ from bot.domain import (
     UsageRecord,
     WorkspaceConfig,
 )
-from bot.ports import Store
+from bot.ports import Lease, RateRefusal, RateWindow, SlotsTaken, Store
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 
@@ -474,3 +477,190 @@ async def test_concurrent_writers_each_land(store: Store) -> None:
         stored = await store.get_key(who)
         assert stored is not None and stored.key_id == key_id
         assert await store.usage_by_model(who, since=NOW) == [ModelUsage("m", 10, 20, 1)]
+
+
+# Shared state: attempt windows, answer-once tokens, leases on turns in flight
+
+
+def window(bucket: str, limit: int, minutes: float = 1) -> RateWindow:
+    return RateWindow(bucket, limit, timedelta(minutes=minutes))
+
+
+def lease(bucket: str = "turns:alice", limit: int = 1) -> Lease:
+    return Lease(bucket=bucket, holder=secrets.token_hex(8), limit=limit)
+
+
+async def test_an_attempt_counts_in_every_window_or_in_none(store: Store) -> None:
+    small, shared = window("a", 1), window("shared", 2)
+    assert await store.attempt([small, shared], NOW) is None
+    refusal = await store.attempt([small, shared], NOW + timedelta(seconds=20))
+    assert refusal is not None and refusal.window == small
+    assert refusal.retry_in == timedelta(seconds=40)
+    # The refused attempt was not counted in `shared`: one more fits there.
+    assert await store.attempt([window("b", 1), shared], NOW) is None
+    full = await store.attempt([shared], NOW + timedelta(seconds=30))
+    assert full is not None and full.retry_in == timedelta(seconds=30)
+    # A minute after the first attempt it has left the window.
+    assert await store.attempt([small, shared], NOW + timedelta(minutes=1)) is None
+
+
+async def test_a_window_slides(store: Store) -> None:
+    three = window("w", 3)
+    for second in (0, 10, 20):
+        assert await store.attempt([three], NOW + timedelta(seconds=second)) is None
+    refusal = await store.attempt([three], NOW + timedelta(seconds=30))
+    assert refusal is not None and refusal.retry_in == timedelta(seconds=30)
+    assert await store.attempt([three], NOW + timedelta(seconds=60)) is None
+    refusal = await store.attempt([three], NOW + timedelta(seconds=65))
+    assert refusal is not None and refusal.retry_in == timedelta(seconds=5)
+
+
+async def test_racing_attempts_never_pass_the_limit(store: Store) -> None:
+    five = window("race", 5)
+    outcomes = await asyncio.gather(*(store.attempt([five], NOW) for _ in range(20)))
+    assert sum(outcome is None for outcome in outcomes) == 5
+
+
+async def test_a_token_is_first_once_until_it_expires(store: Store) -> None:
+    until = NOW + timedelta(minutes=5)
+    assert await store.first_time("slack:1:v0=abc", now=NOW, until=until)
+    assert not await store.first_time("slack:1:v0=abc", now=NOW + timedelta(minutes=4), until=until)
+    assert await store.first_time("slack:1:v0=other", now=NOW, until=until)
+    # Past its expiry it may be used again, and is then remembered anew.
+    later = until + timedelta(minutes=5)
+    assert await store.first_time("slack:1:v0=abc", now=until, until=later)
+    assert not await store.first_time("slack:1:v0=abc", now=until, until=later)
+
+
+async def test_of_racing_offers_of_one_token_exactly_one_is_first(store: Store) -> None:
+    until = NOW + timedelta(minutes=5)
+    firsts = await asyncio.gather(
+        *(store.first_time("slack-event:Ev1", now=NOW, until=until) for _ in range(20))
+    )
+    assert sum(firsts) == 1
+
+
+async def test_twenty_tasks_racing_for_one_slot_get_exactly_one(store: Store) -> None:
+    until = NOW + timedelta(seconds=30)
+    leases = [lease() for _ in range(20)]
+    outcomes = await asyncio.gather(*(store.take_lease(x, now=NOW, until=until) for x in leases))
+    assert sum(outcome is None for outcome in outcomes) == 1
+    refused = [outcome for outcome in outcomes if outcome is not None]
+    assert all(isinstance(outcome, SlotsTaken) for outcome in refused)
+    # Another member's slots are their own.
+    assert await store.take_lease(lease("turns:bob"), now=NOW, until=until) is None
+
+
+async def test_a_released_lease_frees_its_slot_and_others_count_up_to_the_limit(
+    store: Store,
+) -> None:
+    until = NOW + timedelta(seconds=30)
+    first, second, third = lease(limit=2), lease(limit=2), lease(limit=2)
+    assert await store.take_lease(first, now=NOW, until=until) is None
+    assert await store.take_lease(second, now=NOW, until=until) is None
+    assert await store.take_lease(third, now=NOW, until=until) == SlotsTaken(third)
+    await store.release_lease(first)
+    assert await store.take_lease(third, now=NOW, until=until) is None
+    # Releasing twice, or a lease never granted, changes nothing.
+    await store.release_lease(first)
+    await store.release_lease(lease())
+    assert isinstance(await store.take_lease(lease(limit=2), now=NOW, until=until), SlotsTaken)
+
+
+async def test_an_expired_lease_frees_the_slot_and_a_renewed_one_does_not(store: Store) -> None:
+    held = lease()
+    assert await store.take_lease(held, now=NOW, until=NOW + timedelta(seconds=30)) is None
+    at_20 = NOW + timedelta(seconds=20)
+    assert await store.renew_lease(held, now=at_20, until=at_20 + timedelta(seconds=30))
+    # 30 s after it was taken it would have expired; renewed, it holds until 50 s.
+    at_40 = NOW + timedelta(seconds=40)
+    assert isinstance(
+        await store.take_lease(lease(), now=at_40, until=at_40 + timedelta(seconds=30)),
+        SlotsTaken,
+    )
+    at_50 = NOW + timedelta(seconds=50)
+    assert await store.take_lease(lease(), now=at_50, until=at_50 + timedelta(seconds=30)) is None
+    # The expired holder's renewal is refused: its slot is someone else's now.
+    assert not await store.renew_lease(held, now=at_50, until=at_50 + timedelta(seconds=30))
+
+
+async def test_a_lease_and_its_windows_are_taken_together_or_not_at_all(store: Store) -> None:
+    until = NOW + timedelta(seconds=30)
+    minute = window("questions:alice", 2)
+    assert await store.take_lease(lease(limit=5), windows=[minute], now=NOW, until=until) is None
+    busy = lease(bucket="turns:carol", limit=1)
+    assert await store.take_lease(busy, now=NOW, until=until) is None
+    # A busy member's refused turn costs no attempt of the window.
+    refused = await store.take_lease(lease("turns:carol"), windows=[minute], now=NOW, until=until)
+    assert isinstance(refused, SlotsTaken)
+    assert await store.take_lease(lease(limit=5), windows=[minute], now=NOW, until=until) is None
+    # The window is full now: refused, and no slot taken.
+    refused = await store.take_lease(lease(limit=5), windows=[minute], now=NOW, until=until)
+    assert isinstance(refused, RateRefusal) and refused.window == minute
+    assert refused.retry_in == timedelta(minutes=1)
+    for _ in range(3):
+        assert await store.take_lease(lease(limit=5), now=NOW, until=until) is None
+    assert isinstance(await store.take_lease(lease(limit=5), now=NOW, until=until), SlotsTaken)
+
+
+async def test_expired_shared_state_is_swept(engine: Engine) -> None:
+    """Members who never come back leave nothing behind: expired rows of every bucket go."""
+    store = await engine.open()
+    try:
+        for n in range(5):
+            await store.attempt([window(f"gone:{n}", 1)], NOW)
+            await store.first_time(f"token:{n}", now=NOW, until=NOW + timedelta(minutes=5))
+            await store.take_lease(lease(f"turns:{n}"), now=NOW, until=NOW + timedelta(seconds=30))
+    finally:
+        await store.close()
+    # A new process sweeps at its first change of shared state.
+    store = await engine.open()
+    try:
+        later = NOW + timedelta(hours=1)
+        await store.attempt([window("someone", 1)], later)
+        assert await state_rows(engine) == {"rate_attempts": 1, "once_tokens": 0, "turn_leases": 0}
+    finally:
+        await store.close()
+
+
+async def state_rows(engine: Engine) -> dict[str, int]:
+    tables = ("rate_attempts", "once_tokens", "turn_leases")
+    if engine.name == "postgres":
+        connection = await asyncpg.connect(engine.url)
+        try:
+            return {t: int(await connection.fetchval(f"SELECT COUNT(*) FROM {t}")) for t in tables}  # noqa: S608
+        finally:
+            await connection.close()
+    with contextlib.closing(sqlite3.connect(engine.url)) as db:
+        return {t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}  # noqa: S608
+
+
+async def test_two_stores_on_one_database_share_windows_slots_and_tokens(engine: Engine) -> None:
+    """As two processes do: what one counted, took or remembered, the other sees at once."""
+    one, two = await engine.open(), await engine.open()
+    try:
+        minute = window("questions:alice", 3)
+        outcomes = await asyncio.gather(
+            *(store.attempt([minute], NOW) for store in (one, two, one, two, one, two))
+        )
+        assert sum(outcome is None for outcome in outcomes) == 3
+        until = NOW + timedelta(seconds=30)
+        leases = [lease() for _ in range(20)]
+        taken = await asyncio.gather(
+            *(
+                (one if n % 2 else two).take_lease(x, now=NOW, until=until)
+                for n, x in enumerate(leases)
+            )
+        )
+        assert sum(outcome is None for outcome in taken) == 1
+        granted = leases[taken.index(None)]
+        await (two if leases.index(granted) % 2 else one).release_lease(granted)
+        assert await one.take_lease(lease(), now=NOW, until=until) is None
+        token_until = NOW + timedelta(minutes=10)
+        firsts = await asyncio.gather(
+            *(s.first_time("slack-event:Ev9", now=NOW, until=token_until) for s in (one, two) * 5)
+        )
+        assert sum(firsts) == 1
+    finally:
+        await one.close()
+        await two.close()

@@ -8,6 +8,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +19,7 @@ from app.settings import Settings
 from bot import texts
 from bot.admin import SettingsRequest
 from bot.domain import Cap, Reply
-from bot.ports import Store, StoreError
+from bot.ports import Lease, Store, StoreError
 from bot.usage import day_start
 from storage import open_store
 from storage.settings import StorageSettings
@@ -274,7 +275,7 @@ async def test_the_console_keeps_serving_through_database_faults(
 
 def test_every_write_of_the_store_protocol_is_covered() -> None:
     from bot.ports import Store as Protocol
-    from tests.fakes.faults import WRITES
+    from tests.fakes.faults import STATE_WRITES, WRITES
 
     reads = {
         "close",
@@ -286,21 +287,85 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
         "audit_events",
         "get_workspace_config",
     }
-    methods = {name for name in vars(Protocol) if not name.startswith("_")}
-    assert methods == WRITES | reads, methods ^ (WRITES | reads)
+    methods = {
+        name
+        for kind in Protocol.__mro__
+        if kind.__module__ == Protocol.__module__
+        for name in vars(kind)
+        if not name.startswith("_")
+    }
+    every = WRITES | STATE_WRITES | reads
+    assert methods == every, methods ^ every
 
 
 async def test_an_answered_turn_makes_no_database_write_on_its_path(
     failing: tuple[Services, FailingStore], fake_openai: FakeOpenAI
 ) -> None:
     """Its usage row and `last used` time ride with the next batch: the turn's latency
-    ends when its answer ends, not after a disk-synced write."""
+    ends when its answer ends, not after a disk-synced write. Its only writes are the shared
+    state's two: the slot and the minute's window taken together, then the slot released."""
     services, store = failing
     await with_key(services, fake_openai, ALICE)
-    writes = store.writes
+    writes, state_writes = store.writes, store.state_writes
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "hello"), sink)
     assert sink.text == "You asked: hello"
     assert store.writes == writes
+    assert store.state_writes == state_writes + 2
     await services.ledger.flush()
     assert store.writes == writes + 1
+
+
+async def test_a_turn_whose_slot_cannot_be_taken_asks_nothing(
+    failing: tuple[Services, FailingStore], fake_openai: FakeOpenAI
+) -> None:
+    """The slot and the window are the limits every process shares: without them no
+    provider call is made, and the member is told to try again."""
+    services, store = failing
+    await with_key(services, fake_openai, ALICE)
+    store.fail_state = True
+    sink = RecordingSink()
+    assert await services.core.handle_message(ask(ALICE, "hello"), sink) is None
+    assert sink.privates == [texts.STORE_UNAVAILABLE]
+    assert fake_openai.chat_requests() == []
+    # A key check is not made either: its try could not be counted.
+    key = make_key()
+    fake_openai.behaviours[key] = openai_server.VALID
+    reply = await services.commands.set_key(ALICE, key)
+    assert reply.text == texts.STORE_UNAVAILABLE
+    assert fake_openai.authorizations("/models").count(f"Bearer {key}") == 0
+    store.heal()
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "hello"), sink)
+    assert sink.text == "You asked: hello"
+
+
+async def test_a_slot_that_cannot_be_released_frees_itself_when_its_lease_ends(
+    failing: tuple[Services, FailingStore],
+    fake_openai: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    services, store = failing
+    await with_key(services, fake_openai, ALICE)
+    limits = services.core._conversation._limits
+    start = datetime.now(UTC)
+    limits._clock = lambda: start
+    real_release = store._store.release_lease
+
+    async def failing_release(lease: Lease) -> None:
+        raise StoreError("database write failed: connection lost")
+
+    store._store.release_lease = failing_release  # type: ignore[method-assign]
+    sink = RecordingSink()
+    with caplog.at_level(logging.WARNING):
+        await services.core.handle_message(ask(ALICE, "hello"), sink)
+    assert sink.text == "You asked: hello"
+    assert "frees itself when it expires" in caplog.text
+    store._store.release_lease = real_release  # type: ignore[method-assign]
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "again"), sink)
+    assert sink.privates == [texts.STILL_ANSWERING]
+    limits._clock = lambda: start + limits._lease_for
+    sink = RecordingSink()
+    await services.core.handle_message(ask(ALICE, "again"), sink)
+    assert sink.text == "You asked: again"

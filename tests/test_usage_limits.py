@@ -285,6 +285,33 @@ async def test_one_answer_at_a_time_per_member_under_a_burst(
     assert after.text == "You asked: next"
 
 
+async def test_a_turn_longer_than_its_lease_keeps_the_slot_by_renewing_it(
+    fake_openai: FakeOpenAI, master_key: str, db_path: Path
+) -> None:
+    services = await open_services(
+        _settings(fake_openai, master_key, db_path, byok_turn_lease_seconds=1)
+    )
+    try:
+        key = await with_key(services, fake_openai, ALICE)
+        gate = fake_openai.hold(key)
+        long_turn = asyncio.create_task(
+            services.core.handle_message(ask(ALICE, "long"), RecordingSink())
+        )
+        await fake_openai.chat_arrived.wait()
+        # Three lease lengths later the slot is still the running turn's.
+        await asyncio.sleep(3)
+        sink = RecordingSink()
+        await services.core.handle_message(ask(ALICE, "meanwhile"), sink)
+        assert sink.privates == [texts.STILL_ANSWERING]
+        gate.set()
+        await long_turn
+        sink = RecordingSink()
+        await services.core.handle_message(ask(ALICE, "after"), sink)
+        assert sink.text == "You asked: after"
+    finally:
+        await services.close()
+
+
 async def test_requests_per_minute_per_member(
     fake_openai: FakeOpenAI, master_key: str, db_path: Path
 ) -> None:

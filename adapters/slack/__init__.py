@@ -10,7 +10,6 @@ from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import Pacing
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.local_state import LocalOnceLog
 from bot.ports import AdapterConfigError, OnceLog
 
 __all__ = ["SlackAdapter", "create_slack_adapter"]
@@ -23,14 +22,15 @@ def create_slack_adapter(
     *,
     core: ByokCore,
     settings: SlackSettings,
+    once: OnceLog,
     host: str = DEFAULT_HOST,
     port: int | None = None,
     min_update_interval: float = 1.0,
     message_limit: int = MESSAGE_LIMIT,
     ack_budget: float = 2.5,
-    replays: OnceLog | None = None,
 ) -> SlackAdapter:
-    """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting."""
+    """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting.
+    `once` (the Store) remembers signed requests and answered events for every worker."""
     if settings.bot_token is None:
         raise AdapterConfigError("SLACK_BOT_TOKEN: required for the Slack adapter")
     token = settings.bot_token.get_secret_value()
@@ -59,7 +59,7 @@ def create_slack_adapter(
         # Socket Mode requests skip the signature check: the socket itself is authenticated.
         signing_secret=secret.get_secret_value() if secret else "",
         bridge=bridge,
-        replays=LocalOnceLog() if replays is None else replays,
+        once=once,
     )
     return SlackAdapter(
         app=app,

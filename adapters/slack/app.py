@@ -27,10 +27,11 @@ def web_client(*, token: str, api_url: str | None) -> AsyncWebClient:
 
 
 def build_app(
-    *, client: AsyncWebClient, signing_secret: str, bridge: Bridge, replays: OnceLog
+    *, client: AsyncWebClient, signing_secret: str, bridge: Bridge, once: OnceLog
 ) -> AsyncApp:
     """The app with every listener registered; requests over HTTP must carry a valid signature,
-    and one signature is acted on once (`replays` remembers them).
+    one signature is acted on once and one event answered once (`once`, the Store's "answer
+    once", remembers both for every worker).
 
     Listeners acknowledge at once and hand slow work to the bridge's tracked tasks, so bolt
     can wait for them before it answers (`process_before_response`) without passing 3 s.
@@ -43,7 +44,7 @@ def build_app(
         request_verification_enabled=True,
     )
     # Added after bolt's own middleware, so it sees only requests whose signature checked out.
-    app.use(ReplayGuard(seen=replays))
-    EventListeners(bridge).register(app)
+    app.use(ReplayGuard(seen=once))
+    EventListeners(bridge, once=once).register(app)
     CommandListeners(bridge).register(app)
     return app

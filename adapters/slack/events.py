@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -30,6 +29,7 @@ from adapters.slack.payloads import (
 from adapters.slack.sink import Place, SlackReplySink
 from bot.domain import HistoryTurn, IncomingMessage, Member
 from bot.keys import contains_key
+from bot.ports import OnceLog, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,10 @@ _CHECKED_ONLY_SUBTYPES = frozenset(
     {"channel_topic", "channel_purpose", "group_topic", "group_purpose"}
 )
 
-# Slack redelivers an event it thinks was missed, the last time about five minutes later;
-# answering it twice would bill twice, so answered events are remembered a while longer.
-_REMEMBER_EVENTS_FOR = 10 * 60.0
+# Slack redelivers an event it thinks was missed, the last time about five minutes later,
+# maybe to another worker; answering it twice would bill twice, so answered events are
+# remembered (in the Store, shared by every worker) a while longer.
+REMEMBER_EVENTS_FOR = timedelta(minutes=10)
 _HISTORY_PAGE = 200
 _MAX_HISTORY_PAGES = 10
 
@@ -86,25 +87,36 @@ def history_from(
 
 
 class EventListeners:
-    def __init__(self, bridge: Bridge, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        *,
+        once: OnceLog,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._bridge = bridge
+        self._once = once
         self._clock = clock
-        # event id -> when it was first seen, oldest first.
-        self._answered: OrderedDict[str, float] = OrderedDict()
 
-    def _first_delivery(self, body: EventEnvelope) -> bool:
-        """False for an event already answered; only answered events are remembered."""
+    async def _first_delivery(self, body: EventEnvelope) -> bool:
+        """False for an event already answered, by this process or another; only answered
+        events are remembered."""
         event_id = body.get("event_id")
         if not isinstance(event_id, str):
             return True
         now = self._clock()
-        while self._answered and now - next(iter(self._answered.values())) > _REMEMBER_EVENTS_FOR:
-            self._answered.popitem(last=False)
-        if event_id in self._answered:
+        try:
+            first = await self._once.first_time(
+                f"slack-event:{event_id}", now=now, until=now + REMEMBER_EVENTS_FOR
+            )
+        except StoreError:
+            # Answered anyway: the turn needs the database too (its key, its lease), so it
+            # tells the member to try again rather than answer twice.
+            log.warning("event %s could not be remembered as answered", event_id, exc_info=True)
+            return True
+        if not first:
             log.info("event %s delivered again; already handled", event_id)
-            return False
-        self._answered[event_id] = now
-        return True
+        return first
 
     def register(self, app: AsyncApp) -> None:
         app.event("app_mention")(self.on_mention)
@@ -116,7 +128,7 @@ class EventListeners:
     async def on_mention(
         self, event: MessageEvent, body: EventEnvelope, context: AsyncBoltContext
     ) -> None:
-        if not _from_member(event) or not self._first_delivery(body):
+        if not _from_member(event) or not await self._first_delivery(body):
             return
         self._bridge.tasks.spawn(self._turn(event, context, private=False), name="slack-mention")
 
@@ -139,7 +151,7 @@ class EventListeners:
         if not private and mentioned and not edited:
             return  # app_mention carries this one
         # Channel chatter is only checked for keys, never answered: no need to remember it.
-        if private and not self._first_delivery(body):
+        if private and not await self._first_delivery(body):
             return
         self._bridge.tasks.spawn(self._turn(event, context, private=private), name="slack-message")
 

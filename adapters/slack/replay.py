@@ -15,7 +15,7 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.ports import OnceLog
+from bot.ports import OnceLog, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,17 @@ class ReplayGuard(AsyncMiddleware):
             signed_at = datetime.fromtimestamp(int(timestamp), UTC)
         except (ValueError, OverflowError, OSError):
             return BoltResponse(status=401, body={"error": "invalid request"})
-        first = await self._seen.first_time(
-            f"slack:{timestamp}:{signature}",
-            now=self._clock(),
-            until=signed_at + SIGNATURE_WINDOW + timedelta(seconds=1),
-        )
+        try:
+            first = await self._seen.first_time(
+                f"slack:{timestamp}:{signature}",
+                now=self._clock(),
+                until=signed_at + SIGNATURE_WINDOW + timedelta(seconds=1),
+            )
+        except StoreError:
+            # Let through: whatever a replay could do (set or remove a key, answer) needs a
+            # write to the same database, which is failing too.
+            log.warning("a signed Slack request could not be remembered", exc_info=True)
+            first = True
         if not first:
             # A 200 rather than an error: the replayer learns nothing new, and a proxy that
             # re-sent a request is not made to retry again. Nothing of the request is logged.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from storage.postgres.audit import AuditRows
 from storage.postgres.connection import migrations
 from storage.postgres.keys import KeyRows
+from storage.postgres.shared import SharedStateRows
 from storage.postgres.spending import SpendingRows
 from storage.postgres.workspaces import WorkspaceRows
 
 __all__ = ["PostgresStore", "migrations"]
 
 
-class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows):
+class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows):
     """Every method of the Store protocol, on PostgreSQL."""

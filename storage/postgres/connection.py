@@ -133,6 +133,8 @@ class PostgresConnection:
     def __init__(self, *, pool: asyncpg.Pool[asyncpg.Record], where: str) -> None:
         self._pool = pool
         self._where = where
+        # When this process next sweeps expired shared state (storage/postgres/shared.py).
+        self._next_state_sweep: datetime | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(server={self._where!r})"

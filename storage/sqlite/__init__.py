@@ -5,11 +5,12 @@ from __future__ import annotations
 from storage.sqlite.audit import AuditRows
 from storage.sqlite.connection import migrations
 from storage.sqlite.keys import KeyRows
+from storage.sqlite.shared import SharedStateRows
 from storage.sqlite.spending import SpendingRows
 from storage.sqlite.workspaces import WorkspaceRows
 
 __all__ = ["SqliteStore", "migrations"]
 
 
-class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows):
+class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows):
     """Every method of the Store protocol, on SQLite."""

@@ -87,6 +87,8 @@ class SqliteConnection:
         self._scrubbed = asyncio.Event()
         self._scrubbed.set()
         self._checkpoints: asyncio.Task[None] | None = None
+        # When this process next sweeps expired shared state (storage/sqlite/shared.py).
+        self._next_state_sweep = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self._path)!r})"
@@ -129,10 +131,18 @@ class SqliteConnection:
         await self._db.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self, *, ephemeral: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction; the engine's errors come out as StoreError, after the
-        rollback, so a failed write is known to have changed nothing."""
+        rollback, so a failed write is known to have changed nothing.
+
+        `ephemeral` commits without waiting for the disk (synchronous=NORMAL), for the
+        shared state on a turn's path: leases, attempt windows, answer-once tokens. A power
+        cut may lose the last few such commits, never corrupt the file, and they matter only
+        to a process that died with the machine anyway; keys and usage keep FULL (and the
+        next FULL commit syncs the WAL, the NORMAL frames before it included)."""
         async with self._write_lock:
+            if ephemeral:
+                await self._pragma("PRAGMA synchronous = NORMAL")
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
@@ -146,6 +156,10 @@ class SqliteConnection:
                 if isinstance(error, sqlite3.Error | OSError):
                     raise StoreError(f"database write failed: {error}") from error
                 raise
+            finally:
+                if ephemeral:
+                    # Still under the write lock: no key write ever runs with NORMAL.
+                    await asyncio.shield(self._pragma("PRAGMA synchronous = FULL"))
 
     # Reads fetch everything in one call, so no statement stays open across an await: an open
     # one would make a WAL checkpoint fail with "database table is locked".

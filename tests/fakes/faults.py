@@ -27,6 +27,9 @@ WRITES = frozenset(
         "delete_workspace",
     }
 )
+# The state every process shares: short-lived, on a turn's path (a lease taken and released),
+# counted apart so the durable writes above can be driven one by one.
+STATE_WRITES = frozenset({"attempt", "first_time", "take_lease", "renew_lease", "release_lease"})
 CAUSES: dict[str, Callable[[], BaseException]] = {
     "disk full": lambda: sqlite3.OperationalError("database or disk is full"),
     "locked": lambda: sqlite3.OperationalError("database is locked"),
@@ -36,16 +39,19 @@ CAUSES: dict[str, Callable[[], BaseException]] = {
 
 
 class FailingStore:
-    """Delegates to `store`; `fail_write(n)` makes the n-th write from now fail, `fail_writes`
-    every write, `fail_reads` every read."""
+    """Delegates to `store`; `fail_write(n)` makes the n-th durable write from now fail,
+    `fail_writes` every durable write, `fail_state` every write of shared state (leases,
+    attempts, answer-once tokens), `fail_reads` every read."""
 
     def __init__(self, store: Store, *, cause: str = "disk full") -> None:
         self._store = store
         self.cause = cause
         self.writes = 0
+        self.state_writes = 0
         self.failed: list[str] = []
         self._fail_at: int | None = None
         self.fail_writes = False
+        self.fail_state = False
         self.fail_reads = False
 
     def fail_write(self, n: int) -> None:
@@ -53,11 +59,14 @@ class FailingStore:
 
     def heal(self) -> None:
         self._fail_at = None
-        self.fail_writes = self.fail_reads = False
+        self.fail_writes = self.fail_state = self.fail_reads = False
 
     def _should_fail(self, name: str) -> bool:
         if name == "close":
             return False
+        if name in STATE_WRITES:
+            self.state_writes += 1
+            return self.fail_state
         if name not in WRITES:
             return self.fail_reads
         self.writes += 1

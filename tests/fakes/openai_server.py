@@ -77,6 +77,9 @@ class FakeOpenAI:
     chat_arrived: asyncio.Event = field(default_factory=asyncio.Event)
     # Set when a streamed answer has sent its first piece.
     first_piece_sent: asyncio.Event = field(default_factory=asyncio.Event)
+    # key -> chat requests with that key being answered right now, and the most ever at once.
+    in_flight: dict[str, int] = field(default_factory=dict)
+    most_in_flight: dict[str, int] = field(default_factory=dict)
     # key -> (after the first piece?, event): see hold().
     _holds: dict[str, tuple[bool, asyncio.Event]] = field(default_factory=dict)
     _calls: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -145,8 +148,18 @@ class FakeOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         behaviour = await self._record(request)
         self.chat_arrived.set()
-        payload = self.requests[-1].body or {}
         key = (self.requests[-1].authorization or "").removeprefix("Bearer ")
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        self.most_in_flight[key] = max(self.most_in_flight.get(key, 0), self.in_flight[key])
+        try:
+            return await self._answer_chat(request, behaviour, key)
+        finally:
+            self.in_flight[key] -= 1
+
+    async def _answer_chat(
+        self, request: web.Request, behaviour: str, key: str
+    ) -> web.StreamResponse:
+        payload = self.requests[-1].body or {}
         await self._wait_if_held(key, mid_stream=False)
         failure = self._failure(behaviour, request.path)
         if failure is not None:

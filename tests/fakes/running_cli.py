@@ -75,6 +75,14 @@ class RunningCli:
         await asyncio.gather(*self._pumps)
         return code
 
+    async def kill(self) -> int:
+        """SIGKILL: the process ends at once, cleaning nothing up, as in a crash."""
+        if self._process.returncode is None:
+            self._process.kill()
+        code = await self._process.wait()
+        await asyncio.gather(*self._pumps)
+        return code
+
     async def stop(self, how: signal.Signals = signal.SIGINT) -> int:
         """Interrupt it as an operator's Ctrl-C would (or systemd's SIGTERM); returns the
         exit status."""

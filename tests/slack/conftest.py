@@ -46,6 +46,7 @@ async def make_adapter(services: Services, fake_slack: FakeSlack) -> AsyncIterat
         adapter = create_slack_adapter(
             core=services.core,
             settings=slack_settings(services, fake_slack, **settings),
+            once=services.store,
             host="127.0.0.1",
             port=0,
             **{"min_update_interval": 0.0, **options},

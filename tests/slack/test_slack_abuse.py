@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from adapters.slack import SlackAdapter
 from adapters.slack.views import KEY_BLOCK
 from app.services import Services
 from bot import texts
 from bot.domain import Member
-from bot.local_state import LocalOnceLog
 from tests.fakes import openai_server
 from tests.fakes.core import make_key
 from tests.fakes.openai_server import FakeOpenAI
@@ -99,16 +96,3 @@ async def test_the_same_body_signed_again_is_not_a_replay(
     await slack.wait_idle()
     assert again.status == 200
     assert len(fake_slack.responses) == 2
-
-
-async def test_remembered_signatures_expire_and_stay_bounded() -> None:
-    seen = LocalOnceLog(max_tokens=3)
-    now = datetime(2026, 11, 27, tzinfo=UTC)
-    until = now + timedelta(minutes=5)
-    assert await seen.first_time("a", now=now, until=until)
-    assert not await seen.first_time("a", now=now + timedelta(minutes=4), until=until)
-    # Past its window the signature would be refused as stale anyway; it is let go.
-    assert await seen.first_time("a", now=until, until=until + timedelta(minutes=5))
-    for token in ("b", "c", "d", "e"):
-        assert await seen.first_time(token, now=until, until=until + timedelta(minutes=1))
-    assert len(seen) == 3

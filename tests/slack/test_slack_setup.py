@@ -30,7 +30,7 @@ def test_http_mode_without_a_signing_secret_is_a_one_line_config_error(
 ) -> None:
     without_secret = slack_settings(services, fake_slack, signing_secret=None)
     with pytest.raises(AdapterConfigError) as error:
-        create_slack_adapter(core=services.core, settings=without_secret)
+        create_slack_adapter(core=services.core, settings=without_secret, once=services.store)
     message = str(error.value)
     assert message.startswith("SLACK_SIGNING_SECRET: required in HTTP mode (")
     assert "\n" not in message
@@ -48,7 +48,7 @@ def test_a_token_of_the_wrong_kind_is_named(
 ) -> None:
     wrong = slack_settings(services, fake_slack, **{setting: SecretStr(value)})
     with pytest.raises(AdapterConfigError, match=f"^{variable}: ") as error:
-        create_slack_adapter(core=services.core, settings=wrong)
+        create_slack_adapter(core=services.core, settings=wrong, once=services.store)
     assert value not in str(error.value)
 
 
@@ -185,7 +185,11 @@ def test_manifest_names_exactly_what_the_adapter_uses() -> None:
 
 async def test_run_serves_until_close(services: Services, fake_slack: FakeSlack) -> None:
     adapter = create_slack_adapter(
-        core=services.core, settings=slack_settings(services, fake_slack), host="127.0.0.1", port=0
+        core=services.core,
+        settings=slack_settings(services, fake_slack),
+        once=services.store,
+        host="127.0.0.1",
+        port=0,
     )
     running = asyncio.create_task(adapter.run())
     await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("auth.test")))
