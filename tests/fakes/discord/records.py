@@ -18,6 +18,8 @@ class RestCall:
     authorization: str | None
     body: Any
     raw: str
+    # Which bot process made it, when each has its own REST base (FakeDiscord.api_base_for).
+    client: str | None = None
 
 
 @dataclass

@@ -53,6 +53,7 @@ class RestApi:
                 request.headers.get("Authorization"),
                 body,
                 raw,
+                request.match_info.get("client"),
             )
         )
         is_webhook = path.startswith(("/webhooks/", "/interactions/"))
@@ -68,7 +69,7 @@ class RestApi:
                 return _json(
                     {
                         "url": self.world.gateway_url,
-                        "shards": 1,
+                        "shards": self.world.gateway.shards,
                         "session_start_limit": {
                             "total": 1000,
                             "remaining": 999,

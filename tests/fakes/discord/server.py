@@ -24,6 +24,7 @@ from tests.fakes.discord.payloads import (
     message_payload,
     now,
     snowflake,
+    snowflake_on_shard,
 )
 from tests.fakes.discord.records import EPHEMERAL, InteractionRecord, RestCall
 from tests.fakes.discord.rest import RestApi
@@ -36,7 +37,12 @@ API = "/api/v10"
 
 
 class FakeDiscord:
-    def __init__(self, *, token: str = "fake-bot-token") -> None:  # noqa: S107 - made up
+    def __init__(
+        self,
+        *,
+        token: str = "fake-bot-token",  # noqa: S107 - made up
+        shards: int = 1,
+    ) -> None:
         self.token = token
         self.bot = FakeUser("byok-bot", bot=True)
         self.application_id = snowflake()
@@ -54,7 +60,10 @@ class FakeDiscord:
         self.by_token: dict[str, InteractionRecord] = {}
         self.port = 0
         self.gateway = FakeGateway(
-            ready_payload=self._ready, guild_payloads=self._guild_payloads, token=token
+            ready_payload=self._ready,
+            guild_payloads=self._guild_payloads,
+            token=token,
+            shards=shards,
         )
         self._runner: web.AppRunner | None = None
 
@@ -63,6 +72,11 @@ class FakeDiscord:
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}{API}"
+
+    def api_base_for(self, client: str) -> str:
+        """The REST base for one of several bot processes: its calls are recorded with
+        `client`, so a test can tell which process did what."""
+        return f"http://127.0.0.1:{self.port}/as/{client}{API}"
 
     @property
     def gateway_url(self) -> str:
@@ -73,8 +87,14 @@ class FakeDiscord:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, *, owner: FakeUser, bot_permissions: int) -> FakeGuild:
+    def add_guild(
+        self, name: str, *, owner: FakeUser, bot_permissions: int, shard: int | None = None
+    ) -> FakeGuild:
+        """`shard`: give the guild an id that Discord routes to that shard of the count
+        GET /gateway/bot recommends."""
         guild = FakeGuild(name, owner, bot_permissions)
+        if shard is not None:
+            guild.id = snowflake_on_shard(shard, self.gateway.shards)
         self.guilds.append(guild)
         return guild
 
@@ -94,7 +114,9 @@ class FakeDiscord:
     async def start(self) -> FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self.gateway.handle)
-        app.router.add_route("*", API + "/{tail:.*}", RestApi(self).handle)
+        rest = RestApi(self).handle
+        app.router.add_route("*", API + "/{tail:.*}", rest)
+        app.router.add_route("*", "/as/{client}" + API + "/{tail:.*}", rest)
         self._runner, self.port = await serve_on_loopback(app)
         return self
 
