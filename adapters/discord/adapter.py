@@ -10,6 +10,14 @@ from adapters.discord.settings import DiscordSettings
 from bot.core import ByokCore
 from bot.ports import AdapterConfigError
 
+# Gateway close codes that only a change of settings can cure (discord.py gives up on them).
+SHARDING_REFUSED = {
+    4010: "DISCORD_SHARD_IDS: Discord refused a shard id for DISCORD_SHARD_COUNT; give every "
+    "process the same count and ids from 0 to count-1",
+    4011: "DISCORD_SHARD_COUNT: Discord requires sharding for a bot in this many servers; set "
+    "it to at least one shard per 2,500 servers (about one per 1,000 leaves room to grow)",
+}
+
 
 class DiscordAdapter:
     name = "discord"
@@ -26,6 +34,11 @@ class DiscordAdapter:
             await self.client.start(self._token)
         except discord.LoginFailure:
             raise AdapterConfigError("DISCORD_BOT_TOKEN was rejected by Discord") from None
+        except discord.ConnectionClosed as closed:
+            problem = SHARDING_REFUSED.get(closed.code)
+            if problem is None:
+                raise
+            raise AdapterConfigError(problem) from None
         except discord.PrivilegedIntentsRequired:
             raise AdapterConfigError(
                 "DISCORD_MESSAGE_CONTENT=true, but the Message Content intent is off in the "

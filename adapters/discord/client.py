@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -48,6 +49,7 @@ class ByokDiscordClient(discord.Client):
             intents=intents_for(options),
             allowed_mentions=NO_MENTIONS,
             guild_ready_timeout=options.guild_ready_timeout,
+            shard_count=options.shard_count,
         )
         self.core = core
         self.options = options
@@ -60,6 +62,9 @@ class ByokDiscordClient(discord.Client):
         )
 
     async def setup_hook(self) -> None:
+        if not self.options.syncs_commands:
+            log.info("slash commands are left to the process that runs shard 0")
+            return
         if self.options.dev_guild_id is not None:
             guild = discord.Object(id=self.options.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -88,6 +93,34 @@ class ByokDiscordClient(discord.Client):
         await super().close()
 
 
+class ShardedByokDiscordClient(ByokDiscordClient, discord.AutoShardedClient):
+    """The same bot over some shards of a sharded connection: Discord sends each shard only
+    the events of its guilds ((guild_id >> 22) % shard_count) and DMs to shard 0, so processes
+    running disjoint shard ids never see the same event."""
+
+    def __init__(self, *, core: ByokCore, options: DiscordOptions) -> None:
+        super().__init__(core=core, options=options)
+        # ByokDiscordClient passes only what a plain Client takes; AutoShardedClient reads its
+        # public `shard_ids` when it connects (None: every shard of the count).
+        self.shard_ids = None if options.shard_ids is None else list(options.shard_ids)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(self.options.identify_interval)
+
+    async def on_ready(self) -> None:
+        shards = ", ".join(map(str, sorted(self.shards)))
+        log.info(
+            "connected to Discord as %s in %d servers (shards %s of %s)",
+            self.user,
+            len(self.guilds),
+            shards,
+            self.shard_count,
+        )
+
+
 def build_discord_client(*, core: ByokCore, options: DiscordOptions) -> ByokDiscordClient:
     """The client, wired to the core, not connected: start it with `client.start(token)`."""
+    if options.sharded:
+        return ShardedByokDiscordClient(core=core, options=options)
     return ByokDiscordClient(core=core, options=options)

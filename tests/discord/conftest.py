@@ -55,8 +55,14 @@ class Bot:
 
 
 @pytest.fixture
-async def fake_discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    fake = await FakeDiscord().start()
+def shards() -> int:
+    """The shard count the fake Discord recommends; a module overrides it."""
+    return 1
+
+
+@pytest.fixture
+async def fake_discord(monkeypatch: pytest.MonkeyPatch, shards: int) -> AsyncIterator[FakeDiscord]:
+    fake = await FakeDiscord(shards=shards).start()
     monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
     # A plain Client dials this first (only AutoShardedClient asks GET /gateway/bot).
     monkeypatch.setattr(
