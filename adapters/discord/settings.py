@@ -89,6 +89,8 @@ def parse_shard_ids(text: str) -> tuple[int, ...]:
         if high >= MAX_SHARDS:
             raise ValueError(f"shard {high} is more than any DISCORD_SHARD_COUNT allows")
         ids.extend(range(low, high + 1))
+        if len(ids) > MAX_SHARDS:
+            raise ValueError("lists more shards than any DISCORD_SHARD_COUNT allows")
     if not ids:
         raise ValueError("lists no shard; use ids and ranges such as 0,1 or 0-3")
     return tuple(ids)

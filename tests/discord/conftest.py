@@ -64,7 +64,8 @@ def shards() -> int:
 async def fake_discord(monkeypatch: pytest.MonkeyPatch, shards: int) -> AsyncIterator[FakeDiscord]:
     fake = await FakeDiscord(shards=shards).start()
     monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-    # A plain Client dials this first (only AutoShardedClient asks GET /gateway/bot).
+    # A plain Client, and an AutoShardedClient given a count, dial this; only an
+    # AutoShardedClient left to pick its own count asks GET /gateway/bot.
     monkeypatch.setattr(
         discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url)
     )
