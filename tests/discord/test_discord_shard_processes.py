@@ -79,10 +79,10 @@ async def bots(
         await asyncio.gather(*(bot.wait_for_output("connected to Discord as") for bot in started))
         yield started
     finally:
-        for bot in started:
-            await bot.stop()
+        codes = [await bot.stop() for bot in started]
         for bot in started:
             assert "Traceback" not in bot.written, bot.written
+        assert codes == [0, 0], "a sharded process stops cleanly"
 
 
 def written_by(fake: FakeDiscord, *channels: FakeChannel | int) -> set[str | None]:
