@@ -163,8 +163,11 @@ class KeyReader:
             if at in gaps:
                 piece_end = self._piece_end(at)
                 if not self._goes_on(at, piece_end, short_so_far=at - body < BROAD_MIN_BODY):
-                    # The word may still grow into more of the key.
-                    return at, piece_end == len(joined)
+                    # The word may still grow into more of the key, and so may the piece after
+                    # it that _goes_on read to judge a short word (`ad802c\n943\t930acd` is
+                    # words until the last piece has grown long enough to read as random).
+                    after = piece_end in gaps and self._piece_end(piece_end) == len(joined)
+                    return at, piece_end == len(joined) or after
                 at = piece_end
                 continue
             at += 1

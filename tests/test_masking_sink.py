@@ -4,6 +4,7 @@ pieces, and without holding back more than could still be a key."""
 from __future__ import annotations
 
 import random
+import secrets
 from itertools import pairwise
 
 import pytest
@@ -108,6 +109,18 @@ async def test_a_key_in_model_output_is_masked_however_it_is_chunked(
     shown = DISGUISES[disguise](key, rng) if disguise in DISGUISES else key
     text = f"{chat_message(rng)}\nYou said {shown}. {chat_message(rng)}"
     inner = await stream(cut(text, points))
+    assert inner.text == redact_keys(text)
+    assert visible_runs_of(key, inner.text) == []
+
+
+async def test_a_key_cut_after_a_short_piece_is_held_until_it_can_be_read() -> None:
+    # Found by the property test above: the stream cut the key `\n943\t930acd0687f9ec42`
+    # short, where its last piece is too short to read as random yet, and released it.
+    key = "sk-or-v1-" + "ad802c943930acd0687f9ec42" + secrets.token_hex(20)[:39]
+    shown = f"{key[:15]}\n{key[15:18]}\t{key[18:]}"
+    text = f"You said {shown}. Thanks"
+    cut_at = text.index(shown) + 36
+    inner = await stream([text[:cut_at], text[cut_at:]])
     assert inner.text == redact_keys(text)
     assert visible_runs_of(key, inner.text) == []
 
