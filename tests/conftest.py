@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from app.services import Services, open_services
 from app.settings import Settings, all_variables
@@ -13,6 +14,12 @@ from bot.vault import generate_master_key
 from tests.fakes import postgres
 from tests.fakes.core import make_settings
 from tests.fakes.openai_server import FakeOpenAI
+
+# Locally Hypothesis explores new examples each run (that is how it finds bugs); CI replays
+# a fixed set, so a run on the same commit always gives the same answer.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
