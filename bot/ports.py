@@ -199,6 +199,11 @@ class Store(AttemptLog, OnceLog, Protocol):
 
     async def get_key(self, member: Member) -> StoredKey | None: ...
 
+    async def count_keys(self) -> int:
+        """How many members have a key stored (valid or not): one cheap read, for health
+        checks and the keys-stored metric."""
+        ...
+
     # The three below change the row only while it still holds the key `key_id` names, and
     # say whether it did: a turn that used an earlier key must not touch its replacement.
     async def mark_key_validated(self, member: Member, key_id: str, now: datetime) -> bool: ...
