@@ -56,6 +56,17 @@ class Supervisor:
         self._running: dict[str, Adapter] = {}
         self._fatal: AdapterConfigError | None = None
 
+    def waiting_for(self) -> list[str]:
+        """The adapters not taking messages now (all of them once stopping), for /readyz."""
+        if self._stop.is_set():
+            return [spec.name for spec in self._specs]
+        waiting = []
+        for spec in self._specs:
+            adapter = self._running.get(spec.name)
+            if adapter is None or not adapter.ready:
+                waiting.append(spec.name)
+        return waiting
+
     def stop(self) -> None:
         self._stop.set()
 
