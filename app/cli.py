@@ -183,12 +183,11 @@ async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
             services, console_only=console_only, endpoint=server if slack_http else None
         )
         supervisor = Supervisor(specs=specs, grace=settings.runtime.shutdown_grace)
-        if server is not None:
-            # Up before the adapters connect: a health check sees the process while it does.
-            await server.start()
         # Platform libraries may add handlers of their own; they get the key filter too.
         guard_all_handlers()
-        await supervisor.serve()
+        # Up once the adapters' settings are known good (a bad one is the only line), and
+        # before they connect: a health check sees the process while they do.
+        await supervisor.serve(built=server.start if server is not None else None)
     finally:
         try:
             if server is not None:

@@ -9,7 +9,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.ports import Adapter, AdapterConfigError
@@ -70,11 +70,19 @@ class Supervisor:
     def stop(self) -> None:
         self._stop.set()
 
-    async def serve(self, *, handle_signals: bool = True) -> None:
+    async def serve(
+        self,
+        *,
+        handle_signals: bool = True,
+        built: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Until a stop signal, the end of the console's input, or a setting the platform
-        refuses (raised as AdapterConfigError after everything is closed)."""
+        refuses (raised as AdapterConfigError after everything is closed). `built` runs
+        once every adapter is built, before any connects."""
         # Built once before anything runs: a bad setting stops the start in one line.
         first = {spec.name: spec.build() for spec in self._specs}
+        if built is not None:
+            await built()
         log.info("starting %s", ", ".join(first))
         loop = asyncio.get_running_loop()
         if handle_signals:
