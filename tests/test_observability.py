@@ -105,7 +105,11 @@ async def running(services: Services, fake_slack: FakeSlack) -> AsyncIterator[Ca
 
         def slack() -> Adapter:
             return create_slack_adapter(
-                core=services.core, settings=settings, endpoint=server, min_update_interval=0.0
+                core=services.core,
+                settings=settings,
+                once=services.store,
+                endpoint=server,
+                min_update_interval=0.0,
             )
 
         supervisor = Supervisor(specs=[AdapterSpec("slack", slack), *extra], grace=5)
