@@ -127,6 +127,11 @@ class ConsoleAdapter:
             self._out.reconfigure(errors="replace")
         self._state = ConsoleState(user=user)
 
+    @property
+    def ready(self) -> bool:
+        # Nothing to connect to: a running console takes input.
+        return True
+
     def _member(self) -> Member:
         return Member(PLATFORM, "", self._state.user)
 

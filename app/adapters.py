@@ -3,13 +3,22 @@ when none are."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from adapters.console import ConsoleAdapter
 from app.services import Services
 from app.supervisor import AdapterSpec
 from bot.ports import Adapter
 
+if TYPE_CHECKING:
+    # Only a type: the console starts without importing slack_bolt.
+    from adapters.slack import EventsEndpoint
 
-def adapter_specs(services: Services, *, console_only: bool = False) -> list[AdapterSpec]:
+
+def adapter_specs(
+    services: Services, *, console_only: bool = False, endpoint: EventsEndpoint | None = None
+) -> list[AdapterSpec]:
+    """`endpoint`: the process's HTTP server, which serves Slack's events in HTTP mode."""
     specs: list[AdapterSpec] = []
     settings = services.settings
     if not console_only and settings.discord.enabled:
@@ -28,11 +37,14 @@ def adapter_specs(services: Services, *, console_only: bool = False) -> list[Ada
             AdapterSpec(
                 "slack",
                 lambda: create_slack_adapter(
-                    core=services.core, settings=settings.slack, once=services.store
+                    core=services.core,
+                    settings=settings.slack,
+                    once=services.store,
+                    endpoint=endpoint,
                 ),
             )
         )
-    if not specs:
+    if settings.serves_console(console_only=console_only):
         specs.append(
             AdapterSpec(
                 "console",

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app import http as app_http
 from app.envfile import MASTER_KEYS_VARIABLE, master_keys_reader, set_master_keys
 from app.settings import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
 from bot.audit import AuditEvent, event_as_json, format_event
@@ -151,18 +152,48 @@ async def cmd_invite_url(settings: Settings) -> int:
 
 async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
     from app.adapters import adapter_specs
+    from app.metrics import CONTENT_TYPE
     from app.services import open_services
     from app.supervisor import Supervisor
 
+    slack_http = not console_only and settings.slack.enabled and settings.slack.app_token is None
+    if slack_http and settings.http.port is None:
+        raise ConfigError(
+            "BYOK_HTTP_PORT: empty, but Slack's HTTP mode needs it (Slack posts its events "
+            "there); set a port, or SLACK_APP_TOKEN to use Socket Mode"
+        )
     services = await open_services(settings, master_keys_source=master_keys_reader(ENV_FILE))
+    server: app_http.HttpServer | None = None
     try:
-        specs = adapter_specs(services, console_only=console_only)
+
+        async def waiting_for() -> list[str]:
+            database = await app_http.database_ready(services.store)
+            return ([] if database else ["database"]) + supervisor.waiting_for()
+
+        if settings.http.port is not None:
+            server = app_http.HttpServer(
+                host=app_http.DEFAULT_HOST,
+                port=settings.http.port,
+                waiting_for=waiting_for,
+                metrics=services.metrics.exposition,
+                metrics_content_type=CONTENT_TYPE,
+                serves_slack=slack_http,
+            )
+        specs = adapter_specs(
+            services, console_only=console_only, endpoint=server if slack_http else None
+        )
         supervisor = Supervisor(specs=specs, grace=settings.runtime.shutdown_grace)
         # Platform libraries may add handlers of their own; they get the key filter too.
         guard_all_handlers()
-        await supervisor.serve()
+        # Up once the adapters' settings are known good (a bad one is the only line), and
+        # before they connect: a health check sees the process while they do.
+        await supervisor.serve(built=server.start if server is not None else None)
     finally:
-        await services.close()
+        try:
+            if server is not None:
+                await server.close()
+        finally:
+            await services.close()
     unwritten = services.ledger.unwritten_rows
     if unwritten:
         log.warning("stopped; %d usage rows could not be written", unwritten)
@@ -175,7 +206,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log.level)
+        console = arguments.command in ("run", "console") and settings.serves_console(
+            console_only=arguments.command == "console"
+        )
+        # In the console the terminal is the conversation: logs stay at WARNING there unless
+        # LOG_LEVEL is set (and library INFO lines never show; see configure_logging).
+        chosen = "level" in settings.log.model_fields_set
+        configure_logging(
+            settings.log.level if chosen or not console else "WARNING",
+            json_lines=settings.log.format == "json",
+            console=console,
+        )
         match arguments.command:
             case "init":
                 return cmd_init(settings, if_missing=arguments.if_missing)
@@ -201,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         AdapterConfigError,
         ConfigError,
+        app_http.HttpPortError,
         MasterKeyError,
         StorageConfigError,
         VaultError,

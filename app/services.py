@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from app.metrics import PrometheusMetrics
 from app.settings import Settings
 from bot.audit import AuditTrail
 from bot.commands import MemberCommands
@@ -14,7 +15,7 @@ from bot.core import ByokCore
 from bot.intake import KeyIntakeLimits
 from bot.limits import MemberLimits
 from bot.openai_gateway import OpenAIGateway
-from bot.ports import ProviderGateway, Store
+from bot.ports import Metrics, ProviderGateway, Store
 from bot.pricing import PriceTable
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
@@ -32,6 +33,7 @@ class Services:
     commands: MemberCommands
     core: ByokCore
     ledger: UsageLedger
+    metrics: PrometheusMetrics
 
     async def close(self) -> None:
         try:
@@ -50,6 +52,7 @@ def build_core(
     vault: KeyVault,
     gateway: ProviderGateway,
     ledger: UsageLedger,
+    metrics: Metrics | None = None,
 ) -> tuple[MemberCommands, ByokCore]:
     audit = AuditTrail(store=store)
     turns = TurnsInFlight()
@@ -84,6 +87,7 @@ def build_core(
         ledger=ledger,
         turns=turns,
         streaming=settings.provider.streaming,
+        metrics=metrics,
     )
     core = ByokCore(
         store=store,
@@ -117,8 +121,16 @@ async def open_services(
     )
     ledger = UsageLedger(store=store, prices=PriceTable.bundled())
     ledger.start()
+    metrics = PrometheusMetrics(
+        keys_stored=store.count_keys, ledger_depth=lambda: ledger.unwritten_rows
+    )
     commands, core = build_core(
-        settings=settings, store=store, vault=vault, gateway=gateway, ledger=ledger
+        settings=settings,
+        store=store,
+        vault=vault,
+        gateway=gateway,
+        ledger=ledger,
+        metrics=metrics,
     )
     return Services(
         settings=settings,
@@ -128,4 +140,5 @@ async def open_services(
         commands=commands,
         core=core,
         ledger=ledger,
+        metrics=metrics,
     )

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import SettingsConfigDict
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
@@ -20,6 +21,7 @@ from bot.settings import (
     ProviderSettings,
     SettingsGroup,
     VaultSettings,
+    blank_is_unset,
     sends_cleartext_off_host,
 )
 from storage.settings import StorageSettings
@@ -33,6 +35,17 @@ class RuntimeSettings(SettingsGroup):
 
     shutdown_grace: float = Field(
         default=20.0, ge=0, le=600, validation_alias="BYOK_SHUTDOWN_GRACE"
+    )
+
+
+class HttpSettings(SettingsGroup):
+    """The process's one HTTP server: health, metrics, and Slack's events in HTTP mode."""
+
+    # Here an empty value is a choice, not "default": `BYOK_HTTP_PORT=` turns the server off.
+    model_config = SettingsConfigDict(env_ignore_empty=False)
+
+    port: Annotated[int | None, BeforeValidator(blank_is_unset)] = Field(
+        default=3000, ge=1, le=65535, validation_alias="BYOK_HTTP_PORT"
     )
 
 
@@ -55,6 +68,11 @@ class Settings:
     discord: DiscordSettings
     slack: SlackSettings
     runtime: RuntimeSettings
+    http: HttpSettings
+
+    def serves_console(self, *, console_only: bool) -> bool:
+        """`byok-bot console`, or `run` with no platform configured."""
+        return console_only or not (self.discord.enabled or self.slack.enabled)
 
 
 GROUPS: dict[str, type[SettingsGroup]] = {
@@ -67,6 +85,7 @@ GROUPS: dict[str, type[SettingsGroup]] = {
     "discord": DiscordSettings,
     "slack": SlackSettings,
     "runtime": RuntimeSettings,
+    "http": HttpSettings,
 }
 
 

@@ -9,7 +9,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.ports import Adapter, AdapterConfigError
@@ -56,14 +56,33 @@ class Supervisor:
         self._running: dict[str, Adapter] = {}
         self._fatal: AdapterConfigError | None = None
 
+    def waiting_for(self) -> list[str]:
+        """The adapters not taking messages now (all of them once stopping), for /readyz."""
+        if self._stop.is_set():
+            return [spec.name for spec in self._specs]
+        waiting = []
+        for spec in self._specs:
+            adapter = self._running.get(spec.name)
+            if adapter is None or not adapter.ready:
+                waiting.append(spec.name)
+        return waiting
+
     def stop(self) -> None:
         self._stop.set()
 
-    async def serve(self, *, handle_signals: bool = True) -> None:
+    async def serve(
+        self,
+        *,
+        handle_signals: bool = True,
+        built: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Until a stop signal, the end of the console's input, or a setting the platform
-        refuses (raised as AdapterConfigError after everything is closed)."""
+        refuses (raised as AdapterConfigError after everything is closed). `built` runs
+        once every adapter is built, before any connects."""
         # Built once before anything runs: a bad setting stops the start in one line.
         first = {spec.name: spec.build() for spec in self._specs}
+        if built is not None:
+            await built()
         log.info("starting %s", ", ".join(first))
         loop = asyncio.get_running_loop()
         if handle_signals:

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import texts
@@ -20,6 +21,8 @@ from bot.ports import (
     ChatChunk,
     ChatMessage,
     FailureKind,
+    Metrics,
+    NoMetrics,
     ProviderError,
     ProviderGateway,
     ReplySink,
@@ -35,6 +38,13 @@ log = logging.getLogger(__name__)
 
 REPLY_LOST_OUTCOME = "reply_lost"
 STOPPED_OUTCOME = "stopped"
+# Outcomes of turns that never reached the provider (metrics and the turn's log line).
+NO_KEY_OUTCOME = "no_key"
+KEY_INVALID_OUTCOME = "key_invalid"
+UNREADABLE_KEY_OUTCOME = "unreadable_key"
+STORE_FAILED_OUTCOME = "store_failed"
+REFUSED_OUTCOME = "refused"
+ERROR_OUTCOME = "error"
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant in a team chat. Answer clearly and concisely; "
@@ -90,6 +100,30 @@ def build_messages(
     return [system, *reversed(kept), latest]
 
 
+@dataclass(slots=True)
+class _TurnWatch:
+    """What one turn did, as it goes: its outcome and monotonic times of the provider call."""
+
+    outcome: str = ERROR_OUTCOME
+    provider_started: float | None = None
+    first_text: float | None = None
+    provider_ended: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def asked_provider(self) -> None:
+        if self.provider_started is None:
+            self.provider_started = time.monotonic()
+
+    def showed_text(self) -> None:
+        if self.first_text is None:
+            self.first_text = time.monotonic()
+
+    def since_provider(self, moment: float | None) -> float | None:
+        if self.provider_started is None or moment is None:
+            return None
+        return moment - self.provider_started
+
+
 @dataclass(frozen=True, slots=True)
 class TurnResult:
     model: str
@@ -113,6 +147,7 @@ class Conversation:
         turns: TurnsInFlight,
         streaming: bool = True,
         retry: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -126,6 +161,7 @@ class Conversation:
         self._turns = turns
         self._streaming = streaming
         self._retry = retry or RetryPolicy()
+        self._metrics: Metrics = metrics or NoMetrics()
         self._sleep = sleep
         self._clock = clock
 
@@ -138,19 +174,51 @@ class Conversation:
             # The member's data is being deleted right now; their key is going with it.
             await sink.private(texts.HOW_TO_SET_KEY)
             return None
-        return await self._turns.run(message.member, self._answer(message, sink, config=config))
+        watch = _TurnWatch()
+        self._metrics.turn_started()
+        try:
+            return await self._turns.run(
+                message.member, self._answer(message, sink, config=config, watch=watch)
+            )
+        finally:
+            self._finished(message.member.platform, watch)
+
+    def _finished(self, platform: str, watch: _TurnWatch) -> None:
+        ended = watch.provider_ended if watch.provider_ended is not None else time.monotonic()
+        self._metrics.turn_finished(
+            platform=platform,
+            outcome=watch.outcome,
+            latency=watch.since_provider(watch.provider_ended),
+            first_token=watch.since_provider(watch.first_text),
+        )
+        duration_ms = round((ended - watch.started) * 1000)
+        # The fields ride along for LOG_FORMAT=json; no member id, as in the metrics.
+        log.info(
+            "turn finished: %s %s in %d ms",
+            platform,
+            watch.outcome,
+            duration_ms,
+            extra={"platform": platform, "outcome": watch.outcome, "duration_ms": duration_ms},
+        )
 
     async def _answer(
-        self, message: IncomingMessage, sink: ReplySink, *, config: WorkspaceConfig
+        self,
+        message: IncomingMessage,
+        sink: ReplySink,
+        *,
+        config: WorkspaceConfig,
+        watch: _TurnWatch,
     ) -> TurnResult | None:
         member = message.member
         try:
             opened = await self._commands.open_key(member)
             if opened is None:
+                watch.outcome = NO_KEY_OUTCOME
                 await sink.private(texts.HOW_TO_SET_KEY)
                 return None
             stored, api_key = opened
             if stored.status == "invalid":
+                watch.outcome = KEY_INVALID_OUTCOME
                 await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
                 return None
             model = await self._commands.model_for(member, config.default_model)
@@ -158,15 +226,18 @@ class Conversation:
                 member, server=message.server, workspace_caps=config.member_caps
             )
         except VaultError:
+            watch.outcome = UNREADABLE_KEY_OUTCOME
             log.error("stored key for %s cannot be opened", member)
             await sink.private(texts.UNREADABLE_KEY)
             return None
         except StoreError:
             # Nothing was asked of the provider: no key, no caps, no call.
+            watch.outcome = STORE_FAILED_OUTCOME
             log.error("turn of %s not started: the database failed", member, exc_info=True)
             await sink.private(texts.STORE_UNAVAILABLE)
             return None
         if isinstance(admission, str):
+            watch.outcome = REFUSED_OUTCOME
             await sink.private(admission)
             return None
         try:
@@ -189,11 +260,17 @@ class Conversation:
             await masked.start()
             try:
                 usage, failure = await self._stream_with_retries(
-                    api_key=api_key, model=model, messages=messages, sink=masked, record=record
+                    api_key=api_key,
+                    model=model,
+                    messages=messages,
+                    sink=masked,
+                    record=record,
+                    watch=watch,
                 )
             finally:
                 await masked.finish()
         except ReplyLost:
+            watch.outcome = REPLY_LOST_OUTCOME
             log.warning("the platform refused the answer for %s; provider call stopped", member)
             await sink.private(texts.REPLY_LOST)
             return TurnResult(model=model, usage=None, failure=None, reply_lost=True)
@@ -233,6 +310,35 @@ class Conversation:
         messages: list[ChatMessage],
         sink: ReplySink,
         record: Callable[[str, TokenUsage | None], None],
+        watch: _TurnWatch,
+    ) -> tuple[TokenUsage | None, FailureKind | None]:
+        watch.asked_provider()
+        try:
+            usage, failure = await self._attempts(
+                api_key=api_key,
+                model=model,
+                messages=messages,
+                sink=sink,
+                record=record,
+                watch=watch,
+            )
+        except asyncio.CancelledError:
+            watch.outcome = STOPPED_OUTCOME
+            raise
+        finally:
+            watch.provider_ended = time.monotonic()
+        watch.outcome = "ok" if failure is None else failure.value
+        return usage, failure
+
+    async def _attempts(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        messages: list[ChatMessage],
+        sink: ReplySink,
+        record: Callable[[str, TokenUsage | None], None],
+        watch: _TurnWatch,
     ) -> tuple[TokenUsage | None, FailureKind | None]:
         shown_text = False
         told_retrying = False
@@ -249,6 +355,7 @@ class Conversation:
                             usage = chunk.usage
                         if chunk.text:
                             shown_text = True
+                            watch.showed_text()
                             await sink.append(chunk.text)
             except ReplyLost:
                 # The call was stopped part-way; what it cost is unknown, so no tokens.
@@ -265,6 +372,7 @@ class Conversation:
             except ProviderError as error:
                 # A failed call is recorded with its outcome and no tokens.
                 record(error.kind.value, None)
+                self._metrics.provider_failed(error.kind)
                 last_try = attempt == self._retry.attempts - 1
                 if shown_text:
                     # Retrying now would bill the member twice for what they already see.

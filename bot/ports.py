@@ -199,6 +199,11 @@ class Store(AttemptLog, OnceLog, Protocol):
 
     async def get_key(self, member: Member) -> StoredKey | None: ...
 
+    async def count_keys(self) -> int:
+        """How many members have a key stored (valid or not): one cheap read, for health
+        checks and the keys-stored metric."""
+        ...
+
     # The three below change the row only while it still holds the key `key_id` names, and
     # say whether it did: a turn that used an earlier key must not touch its replacement.
     async def mark_key_validated(self, member: Member, key_id: str, now: datetime) -> bool: ...
@@ -286,12 +291,55 @@ class Store(AttemptLog, OnceLog, Protocol):
     async def release_lease(self, lease: Lease) -> None: ...
 
 
+class Metrics(Protocol):
+    """What the core reports for monitoring (app/metrics.py turns it into Prometheus metrics).
+
+    Every argument is a word from a fixed vocabulary (a platform, an outcome, a failure kind)
+    or a duration: never a member, a key or message text, so no label can carry them."""
+
+    def turn_started(self) -> None:
+        """A turn began; `turn_finished` follows it exactly once."""
+        ...
+
+    def turn_finished(
+        self, *, platform: str, outcome: str, latency: float | None, first_token: float | None
+    ) -> None:
+        """`latency`: seconds from the first provider request to the answer's end, retries
+        included; `first_token`: to the first text shown. None when the provider was not
+        asked, or (first_token) no text came."""
+        ...
+
+    def provider_failed(self, kind: FailureKind) -> None:
+        """One provider call failed (a retried call counts each try)."""
+        ...
+
+
+class NoMetrics:
+    """The default: reports go nowhere (tests, one-off commands)."""
+
+    def turn_started(self) -> None:
+        return None
+
+    def turn_finished(
+        self, *, platform: str, outcome: str, latency: float | None, first_token: float | None
+    ) -> None:
+        return None
+
+    def provider_failed(self, kind: FailureKind) -> None:
+        return None
+
+
 class AdapterConfigError(Exception):
     """An adapter cannot start with these settings; the message is one line naming the variable."""
 
 
 class Adapter(Protocol):
     name: str
+
+    @property
+    def ready(self) -> bool:
+        """Connected to its platform and taking messages (for /readyz)."""
+        ...
 
     async def run(self) -> None:
         """Serve until the platform connection ends or the task is cancelled. Raises

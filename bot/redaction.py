@@ -5,10 +5,12 @@ This is the one place the logging floor lives."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 import traceback
+from datetime import UTC, datetime
 
 from bot.keys import redact_keys
 
@@ -16,13 +18,36 @@ from bot.keys import redact_keys
 OWN_LOGGERS = ("bot", "adapters", "storage", "app")
 # Request lines can carry query strings (tokens, signed URLs): never written, at any level.
 NEVER_LOGGED = ("aiohttp.access",)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# What every LogRecord has; anything else on a record came through `extra=`.
+_RECORD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+# Below this, libraries' records are dropped (see LibraryDebugFloor); the console raises it.
+_library_floor = logging.INFO
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(record).items()
+        if name not in _RECORD_ATTRIBUTES and not name.startswith("_")
+    }
 
 
 class KeyRedactionFilter(logging.Filter):
-    """Masks key-shaped strings in the message, its arguments, tracebacks and stack info."""
+    """Masks key-shaped strings in the message, its arguments, tracebacks, stack info and
+    fields passed with `extra=`; it runs before any formatter, so every format is masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact_keys(record.getMessage()), None
+        for name, value in _extra_fields(record).items():
+            if isinstance(value, str):
+                setattr(record, name, redact_keys(value))
+            elif not isinstance(value, bool | int | float) and value is not None:
+                # Whatever a formatter would print of it, masked now.
+                setattr(record, name, redact_keys(str(value)))
         if record.exc_info and record.exc_info[0] is not None:
             rendered = "".join(traceback.format_exception(*record.exc_info))
             record.exc_text = redact_keys(rendered).rstrip("\n")
@@ -38,6 +63,30 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, the fields
+    given with `extra=` (platform, outcome, duration_ms...), and the traceback under "exc".
+    Masking is the KeyRedactionFilter's, which has run before this is called."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        entry: dict[str, object] = {
+            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in _extra_fields(record).items():
+            entry.setdefault(name, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
 class LibraryDebugFloor(logging.Filter):
     """Drops every library's records below INFO, whatever that library's logger level is.
 
@@ -47,12 +96,19 @@ class LibraryDebugFloor(logging.Filter):
     root level onto its loggers when an app is built, after logging was configured. A filter
     on the handlers sees every record that is written, so no library setting can undo it.
     Third parties are floored by default (any name that is not ours), so a new library or a
-    renamed transport (httpx2, httpcore2, ...) is covered without being listed."""
+    renamed transport (httpx2, httpcore2, ...) is covered without being listed.
+
+    In the console the floor is WARNING: there the terminal is the conversation, and each
+    question would otherwise print the HTTP client's `HTTP Request:` line in the middle."""
+
+    def __init__(self, floor: int | None = None) -> None:
+        super().__init__()
+        self.floor = _library_floor if floor is None else floor
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _within(record.name, NEVER_LOGGED):
             return False
-        return record.levelno >= logging.INFO or _within(record.name, OWN_LOGGERS)
+        return record.levelno >= self.floor or _within(record.name, OWN_LOGGERS)
 
 
 def guard_handler(handler: logging.Handler) -> None:
@@ -78,12 +134,16 @@ def guard_all_handlers() -> None:
             guard_handler(handler)
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, json_lines: bool = False, console: bool = False) -> None:
+    """Logs to stderr, as text or (`json_lines`) one JSON object per line; `console` holds
+    libraries at WARNING instead of INFO."""
+    global _library_floor
     # The openai SDK reads OPENAI_LOG when it is imported and then raises its own logger to
     # that level and installs a root handler of its own; LOG_LEVEL is the only switch.
     os.environ.pop("OPENAI_LOG", None)
+    _library_floor = logging.WARNING if console else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
 
 
 class SettingsGroup(BaseSettings):
@@ -143,8 +144,15 @@ class LimitSettings(SettingsGroup):
 
 class LogSettings(SettingsGroup):
     level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # json: one object per line, for a log shipper (bot/redaction.py JsonFormatter).
+    format: LogFormat = Field(default="text", validation_alias="LOG_FORMAT")
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value

@@ -11,6 +11,7 @@ from app.services import open_services
 from bot.vault import generate_master_key
 from tests.fakes.cli import run_cli
 from tests.fakes.core import make_settings, opened_keys, seed_keys
+from tests.fakes.loopback import free_port
 from tests.fakes.openai_server import FakeOpenAI
 
 
@@ -190,7 +191,12 @@ async def test_slack_http_mode_without_signing_secret_exits_2(tmp_path: Path) ->
     code, _, err = await run_cli(
         "run",
         cwd=tmp_path,
-        env={"BYOK_MASTER_KEYS": generate_master_key(), "SLACK_BOT_TOKEN": "xoxb-made-up"},
+        env={
+            "BYOK_MASTER_KEYS": generate_master_key(),
+            "SLACK_BOT_TOKEN": "xoxb-made-up",
+            # Set as an operator's default (3000) would be; run_cli's default is none.
+            "BYOK_HTTP_PORT": str(free_port()),
+        },
     )
     assert code == 2
     lines = err.strip().splitlines()

@@ -52,7 +52,7 @@ def test_each_group_reads_only_its_own_variables(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("BYOK_MAX_OUTPUT_TOKENS", "512")
     settings = load_settings(None)
     assert settings.discord.dev_guild_id == 42
-    assert settings.slack.http_port == 8080
+    assert settings.http.port == 8080
     assert settings.limits.max_output_tokens == 512
     # No variable belongs to two groups.
     assert len(all_variables()) == len(set(all_variables()))

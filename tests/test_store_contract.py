@@ -120,6 +120,18 @@ async def test_a_saved_key_reads_back_exactly(store: Store) -> None:
     assert await store.get_key(ALICE_ELSEWHERE) is None
 
 
+async def test_count_keys_counts_members_with_a_key(store: Store) -> None:
+    assert await store.count_keys() == 0
+    await save(store, ALICE)
+    await save(store, ALICE_ELSEWHERE)
+    await save(store, BOB)
+    # A replaced key is still one member's one key.
+    await save(store, ALICE, sealed=b"other")
+    assert await store.count_keys() == 3
+    await store.delete_key(BOB)
+    assert await store.count_keys() == 2
+
+
 async def test_replacing_a_key_gives_a_new_id_and_a_fresh_row(store: Store) -> None:
     first = await save(store, ALICE, b"first")
     assert await store.mark_key_invalid(ALICE, first)

@@ -29,6 +29,10 @@ class DiscordAdapter:
     def __repr__(self) -> str:
         return f"DiscordAdapter(user={self.client.user})"
 
+    @property
+    def ready(self) -> bool:
+        return self.client.is_ready() and not self.client.is_closed()
+
     async def run(self) -> None:
         try:
             await self.client.start(self._token)

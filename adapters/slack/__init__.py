@@ -5,17 +5,18 @@ from __future__ import annotations
 from adapters.slack.app import build_app, web_client
 from adapters.slack.bridge import Bridge
 from adapters.slack.render import MESSAGE_LIMIT
-from adapters.slack.runner import SlackAdapter
+from adapters.slack.runner import EVENTS_PATH, EventsEndpoint, SlackAdapter
 from adapters.slack.settings import SlackSettings
 from adapters.slack.sink import Pacing
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
 from bot.ports import AdapterConfigError, OnceLog
 
-__all__ = ["SlackAdapter", "create_slack_adapter"]
+__all__ = ["EVENTS_PATH", "EventsEndpoint", "SlackAdapter", "create_slack_adapter"]
 
 # Binding every interface is what Slack's HTTP mode needs behind a proxy or tunnel.
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104
+DEFAULT_PORT = 3000
 
 
 def create_slack_adapter(
@@ -24,13 +25,17 @@ def create_slack_adapter(
     settings: SlackSettings,
     once: OnceLog,
     host: str = DEFAULT_HOST,
-    port: int | None = None,
+    port: int = DEFAULT_PORT,
+    endpoint: EventsEndpoint | None = None,
     min_update_interval: float = 1.0,
     message_limit: int = MESSAGE_LIMIT,
     ack_budget: float = 2.5,
 ) -> SlackAdapter:
     """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting.
-    `once` (the Store) remembers signed requests and answered events for every worker."""
+    `once` (the Store) remembers signed requests and answered events for every worker.
+
+    In HTTP mode the events path is served on `endpoint` when given (the process's one HTTP
+    server), else on a server of the adapter's own at `host`:`port`."""
     if settings.bot_token is None:
         raise AdapterConfigError("SLACK_BOT_TOKEN: required for the Slack adapter")
     token = settings.bot_token.get_secret_value()
@@ -66,5 +71,6 @@ def create_slack_adapter(
         tasks=tasks,
         app_token=app_token,
         host=host,
-        port=settings.http_port if port is None else port,
+        port=port,
+        endpoint=endpoint,
     )

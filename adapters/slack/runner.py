@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -26,6 +26,24 @@ _BAD_TOKEN = frozenset(
 )
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class EventsEndpoint(Protocol):
+    """An HTTP server the process runs anyway (health and metrics), which serves Slack's
+    events path while an adapter is attached: it keeps answering health checks while Slack
+    is unreachable and the adapter waits to be rebuilt."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def attach(self, handler: Handler) -> None: ...
+
+    def detach(self, handler: Handler) -> None:
+        """Stop serving `handler` (if it is still the one attached)."""
+        ...
+
+
 class SlackAdapter:
     name = "slack"
 
@@ -37,6 +55,7 @@ class SlackAdapter:
         app_token: str | None,
         host: str,
         port: int,
+        endpoint: EventsEndpoint | None = None,
         close_grace: float = 10.0,
     ) -> None:
         self.app = app
@@ -46,6 +65,9 @@ class SlackAdapter:
         self._port = port
         self._close_grace = close_grace
         self._runner: web.AppRunner | None = None
+        self._endpoint = endpoint
+        self._attached: Handler | None = None
+        self._serving = False
         self._socket: AsyncSocketModeHandler | None = None
         self._stopped = asyncio.Event()
         self._closed = False
@@ -58,6 +80,10 @@ class SlackAdapter:
     def port(self) -> int:
         """The port the HTTP endpoint listens on (the real one when asked for port 0)."""
         return self._port
+
+    @property
+    def ready(self) -> bool:
+        return self._serving and not self._closed
 
     async def start(self) -> None:
         """Check the tokens, then connect (Socket Mode) or listen (HTTP)."""
@@ -80,9 +106,16 @@ class SlackAdapter:
         if self._closed:
             # close() came while this was starting; what started after it ends here.
             await self._stop_serving()
+        else:
+            self._serving = True
 
     async def _listen(self) -> None:
         server = AsyncSlackAppServer(port=self._port, path=EVENTS_PATH, app=self.app)
+        if self._endpoint is not None:
+            self._attached = server.handle_post_requests
+            self._endpoint.attach(self._attached)
+            log.info("slack: listening on %s%s", self._endpoint.base_url, EVENTS_PATH)
+            return
         self._runner = web.AppRunner(server.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -122,6 +155,10 @@ class SlackAdapter:
         self._stopped.set()
 
     async def _stop_serving(self) -> None:
+        self._serving = False
+        attached, self._attached = self._attached, None
+        if attached is not None and self._endpoint is not None:
+            self._endpoint.detach(attached)
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]

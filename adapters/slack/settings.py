@@ -12,7 +12,6 @@ class SlackSettings(SettingsGroup):
     app_token: OptionalSecret = Field(default=None, validation_alias="SLACK_APP_TOKEN")
     signing_secret: OptionalSecret = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
     api_url: WebUrl | None = Field(default=None, validation_alias="SLACK_API_URL")
-    http_port: int = Field(default=3000, ge=1, le=65535, validation_alias="BYOK_HTTP_PORT")
 
     @property
     def enabled(self) -> bool:

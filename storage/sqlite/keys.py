@@ -41,6 +41,10 @@ class KeyRows(SqliteConnection):
         await self._scrub()
         return key_id
 
+    async def count_keys(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM member_keys")
+        return int(row[0]) if row is not None else 0
+
     async def get_key(self, member: Member) -> StoredKey | None:
         row = await self._one(
             "SELECT sealed, masked, status, set_at, validated_at, last_used_at, key_id"

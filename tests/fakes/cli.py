@@ -22,6 +22,9 @@ async def run_cli(
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(cwd),
         "PYTHONPATH": str(REPO),
+        # No health server unless a test asks for one: port 3000 would collide between
+        # tests (and test runs) going on at once.
+        "BYOK_HTTP_PORT": "",
         **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(

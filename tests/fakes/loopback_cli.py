@@ -11,6 +11,9 @@ import sys
 
 
 def point_at_fakes() -> None:
+    from app import http
+
+    http.DEFAULT_HOST = "127.0.0.1"
     discord_api = os.environ.pop("BYOK_TEST_DISCORD_API", None)
     discord_gateway = os.environ.pop("BYOK_TEST_DISCORD_GATEWAY", None)
     if discord_api and discord_gateway:

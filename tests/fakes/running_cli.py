@@ -37,6 +37,9 @@ class RunningCli:
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(cwd),
             "PYTHONPATH": str(REPO),
+            # No health server unless a test asks for one: port 3000 would collide between
+            # tests (and test runs) going on at once.
+            "BYOK_HTTP_PORT": "",
             **(env or {}),
         }
         process = await asyncio.create_subprocess_exec(
@@ -56,6 +59,10 @@ class RunningCli:
     async def _pump(stream: asyncio.StreamReader, into: bytearray) -> None:
         while chunk := await stream.read(65536):
             into.extend(chunk)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     @property
     def written(self) -> str:
