@@ -22,6 +22,7 @@ PREFIX_WORDS = ("sk-", "gsk_")
 # The broad form: `sk-`, maybe a kind, or Groq's `gsk_`, then at least 20 key characters
 # that look random.
 BROAD_PREFIX = re.compile(r"sk-(?:proj-|svcacct-|admin-)?|gsk_")
+MARKED_KINDS = frozenset({"sk-proj-", "sk-svcacct-", "sk-admin-"})
 BROAD_MIN_BODY = 20
 # Base64 of `{"`: a JWT or an encoded JSON object, as random as a key but never one. Prose that
 # ends a word in `sk` before a dash (`the task — eyJhbGciOi...`) would otherwise read as a key.

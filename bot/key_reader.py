@@ -17,6 +17,7 @@ from bot.key_formats import (
     ENCODED_JSON,
     EXACT_FORMATS,
     KEY_CHARS,
+    MARKED_KINDS,
     PREFIX,
     PREFIX_WORDS,
 )
@@ -143,6 +144,11 @@ class KeyReader:
             self.hold(start)
         if end - body < BROAD_MIN_BODY or self.joined.startswith(ENCODED_JSON, body):
             return None
+        if kind.group(0) in MARKED_KINDS and not self._glued(start):
+            # `sk-proj-`, `sk-svcacct-` or `sk-admin-` starting a word is a key's own mark:
+            # prose never writes it, so its body needs no proof of randomness (a key cut
+            # short, or of a shape not yet known, must not slip through for reading as words).
+            return end
         if self._random_pieces(body, end) and not self._words_then_token(start, body, end):
             return end
         if not self._glued(start) and looks_like_hex_secret(self.joined[body:end]):
