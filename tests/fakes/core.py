@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from app.services import Services, open_services
 from app.settings import GROUPS, Settings, load_settings
@@ -21,8 +21,16 @@ def make_key(prefix: str = "sk-proj-") -> str:
     return f"{prefix}{body[:74]}T3BlbkFJ{body[74:148]}"
 
 
+class Provider(Protocol):
+    """Where the provider answers: a FakeOpenAI here, or one in another process (the bench's
+    workers reach the parent's fake over loopback)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+
 def make_settings(
-    fake: FakeOpenAI, *, master_keys: str, database_url: str, **variables: object
+    fake: Provider, *, master_keys: str, database_url: str, **variables: object
 ) -> Settings:
     """Settings from arguments only, never from a .env file; `variables` are named like the
     environment variables (any case), e.g. `byok_max_concurrent_per_member=2`."""

@@ -47,9 +47,9 @@ async def unreachable_reason(server_url: str = SERVER_URL) -> str | None:
     return None
 
 
-async def create_database(server_url: str = SERVER_URL) -> str:
+async def create_database(server_url: str = SERVER_URL, *, prefix: str = DATABASE_PREFIX) -> str:
     """A new empty database with a random name; returns the name."""
-    name = f"{DATABASE_PREFIX}{secrets.token_hex(6)}"
+    name = f"{prefix}{secrets.token_hex(6)}"
     connection = await asyncpg.connect(server_url, timeout=5)
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
