@@ -5,12 +5,19 @@
 - ledger: batched usage rows vs. one transaction per row on the answer's path.
 - memory: bytes byok-bot's own code holds after many turns vs. after a few (near 1.0 means
   nothing piles up).
+- lookup: get_key + unseal p50/p99 at 100,000 stored keys, on SQLite and on PostgreSQL.
+- workers: turns per second from 100 members at once, one worker process vs two, on one
+  PostgreSQL database (bench/worker.py). Without a reachable server the PostgreSQL lines
+  say why they were skipped.
+
+bench/README.md lists every line with numbers from one run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import tempfile
 import time
 import tracemalloc
@@ -21,6 +28,7 @@ from pathlib import Path
 import openai
 
 from app.services import Services, open_services
+from bench import engines
 from bot.domain import IncomingMessage, Member, UsageRecord
 from bot.openai_gateway import OpenAIGateway
 from bot.ports import ChatChunk, ChatMessage
@@ -28,7 +36,7 @@ from bot.pricing import PriceTable
 from bot.usage import UsageLedger
 from bot.vault import generate_master_key
 from storage.sqlite import SqliteStore
-from tests.fakes import openai_server
+from tests.fakes import openai_server, postgres
 from tests.fakes.core import RecordingSink, make_key, make_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -190,8 +198,34 @@ async def main() -> None:
                 f"memory: bytes byok-bot holds after 1200 turns / after 200 turns = "
                 f"{await bench_memory(fake, path):.2f} (near 1 means nothing piles up)"
             )
+            await bench_engines(fake, path)
     finally:
         await fake.close()
+
+
+async def bench_engines(fake: FakeOpenAI, folder: Path) -> None:
+    master_key = generate_master_key()
+    rows = engines.sealed_rows(master_key)
+    print(await engines.bench_sqlite_lookup(folder, rows, master_key), flush=True)
+    reason = await postgres.unreachable_reason()
+    if reason is not None:
+        print(f"lookup postgres: skipped, {reason}")
+        print(f"workers postgres: skipped, {reason}")
+        return
+    name = await postgres.create_database(prefix="byok_bench_")
+    try:
+        url = postgres.database_url(name)
+        print(await engines.bench_postgres_lookup(url, rows, master_key), flush=True)
+        await engines.seed_worker_members(fake, url, master_key)
+        one = await engines.turns_per_second(fake, url, master_key, workers=1)
+        two = await engines.turns_per_second(fake, url, master_key, workers=2)
+        print(
+            f"workers postgres: {one:.0f} turns/s with 1 worker process, {two:.0f} with 2 "
+            f"= {two / one:.2f}x ({engines.WORKER_MEMBERS} members at once, "
+            f"{engines.WORKER_TURNS} turns each; {os.cpu_count()} cores)"
+        )
+    finally:
+        await postgres.drop_database(name)
 
 
 if __name__ == "__main__":
