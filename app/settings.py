@@ -132,8 +132,48 @@ def _load(group: type[Group], env_file: Path | None, given: Mapping[str, object]
 
 
 def _describe(problem: Mapping[str, Any]) -> str:
+    """One line an operator reads: the variable, what is wrong, in plain words."""
     location = problem.get("loc") or ("settings",)
-    return f"{str(location[0]).upper()}: {problem['msg']}"
+    variable = str(location[0]).upper()
+    return f"{variable}: {_in_plain_words(problem, secret=_may_hold_a_secret(variable))}"
+
+
+def _may_hold_a_secret(variable: str) -> bool:
+    # What was typed is repeated only where it cannot be a key, a token or a password.
+    return variable.endswith(("_KEYS", "_TOKEN", "_SECRET")) or variable == "DATABASE_URL"
+
+
+def _in_plain_words(problem: Mapping[str, Any], *, secret: bool) -> str:
+    kind = str(problem.get("type", ""))
+    context: Mapping[str, Any] = problem.get("ctx") or {}
+    given = problem.get("input")
+    short = isinstance(given, str) and len(given) <= 40
+    shown = f" (got {given!r})" if short and not secret else ""
+    match kind:
+        case "value_error":
+            # Our own validators' sentences, without pydantic's prefix.
+            return str(problem["msg"]).removeprefix("Value error, ")
+        case "int_parsing" | "int_from_float":
+            return f"must be a whole number{shown}"
+        case "float_parsing":
+            return f"must be a number{shown}"
+        case "bool_parsing":
+            return f"must be true or false{shown}"
+        case "greater_than_equal":
+            return f"must be at least {context.get('ge')}{shown}"
+        case "greater_than":
+            return f"must be more than {context.get('gt')}{shown}"
+        case "less_than_equal":
+            return f"must be at most {context.get('le')}{shown}"
+        case "less_than":
+            return f"must be less than {context.get('lt')}{shown}"
+        case "literal_error":
+            return f"must be one of {context.get('expected', '')}{shown}".replace("'", "")
+        case "string_pattern_mismatch" if problem.get("loc") == ("DISCORD_APPLICATION_ID",):
+            return f"must be the application's numeric id{shown}"
+        case "missing":
+            return "is required"
+    return str(problem["msg"])
 
 
 def all_variables() -> list[str]:

@@ -252,3 +252,13 @@ async def test_version_is_printed(tmp_path: Path) -> None:
 
     code, out, _ = await run_cli("--version", cwd=tmp_path)
     assert code == 0 and out.strip() == f"byok-bot {version('byok-bot')}"
+
+
+async def test_invite_url_refuses_an_application_id_that_is_not_a_number(tmp_path: Path) -> None:
+    code, out, err = await run_cli(
+        "invite-url", cwd=tmp_path, env={"DISCORD_APPLICATION_ID": "my-bot"}
+    )
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "byok-bot: DISCORD_APPLICATION_ID: must be the application's numeric id (got 'my-bot')"
+    )

@@ -77,3 +77,26 @@ def test_every_invalid_setting_is_reported_at_once() -> None:
 
 def test_log_level_in_any_case() -> None:
     assert load_settings(None, {"LOG_LEVEL": "debug"}).log.level == "DEBUG"
+
+
+def test_problems_are_told_in_plain_words() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            None,
+            {
+                "BYOK_REQUEST_TIMEOUT": "soon",
+                "BYOK_STREAMING": "maybe",
+                "BYOK_MAX_OUTPUT_TOKENS": "1",
+                "LOG_LEVEL": "loud",
+                "DISCORD_DEV_GUILD_ID": "abc",
+            },
+        )
+    assert sorted(error.value.problems) == [
+        "BYOK_MAX_OUTPUT_TOKENS: must be at least 16 (got '1')",
+        "BYOK_REQUEST_TIMEOUT: must be a number (got 'soon')",
+        "BYOK_STREAMING: must be true or false (got 'maybe')",
+        "DISCORD_DEV_GUILD_ID: must be a whole number (got 'abc')",
+        "LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR or CRITICAL (got LOUD)",
+    ]
+    for problem in error.value.problems:
+        assert "Input should" not in problem and "Value error" not in problem

@@ -17,7 +17,12 @@ MAX_SHARDS = 100_000
 
 class DiscordSettings(SettingsGroup):
     bot_token: OptionalSecret = Field(default=None, validation_alias="DISCORD_BOT_TOKEN")
-    application_id: str | None = Field(default=None, validation_alias="DISCORD_APPLICATION_ID")
+    application_id: str | None = Field(
+        default=None,
+        validation_alias="DISCORD_APPLICATION_ID",
+        # A snowflake: digits only. Anything else would make an invite link Discord refuses.
+        pattern=r"^\s*\d{1,21}\s*$",
+    )
     dev_guild_id: int | None = Field(default=None, validation_alias="DISCORD_DEV_GUILD_ID")
     message_content: bool = Field(default=False, validation_alias="DISCORD_MESSAGE_CONTENT")
     # Every process of one bot must name the same total: Discord routes a guild to shard

@@ -63,8 +63,8 @@ def test_only_the_process_with_shard_0_syncs_slash_commands() -> None:
          "more than any DISCORD_SHARD_COUNT allows"),
         ({"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": ",".join(["0-99998"] * 3)},
          "DISCORD_SHARD_IDS", "lists more shards than"),
-        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT", "greater than or equal to 1"),
-        ({"DISCORD_SHARD_COUNT": "two"}, "DISCORD_SHARD_COUNT", "valid integer"),
+        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT", "must be at least 1"),
+        ({"DISCORD_SHARD_COUNT": "two"}, "DISCORD_SHARD_COUNT", "must be a whole number"),
     ],
 )  # fmt: skip
 def test_bad_shard_settings_name_their_variable(
