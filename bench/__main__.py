@@ -122,6 +122,7 @@ async def bench_pool(fake: FakeOpenAI, folder: Path) -> float:
 
 
 async def bench_ledger(folder: Path) -> float:
+    await SqliteStore.migrate(folder / "ledger.sqlite3")
     store = await SqliteStore.open(folder / "ledger.sqlite3")
     try:
         person = Member("bench", "", "ledger")

@@ -71,7 +71,8 @@ def settings(fake_openai: FakeOpenAI, master_key: str, database_url: str) -> Set
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
-    """This test session's own PostgreSQL database (byok_test_<random>), dropped at the end.
+    """This test session's own PostgreSQL database (byok_test_<random>), migrated as
+    `byok-bot migrate` would, and dropped at the end.
     Without a server the tests that need it are skipped, saying why, or fail when
     BYOK_REQUIRE_POSTGRES=1 (CI) says a server must be there."""
     reason = postgres.run_async(postgres.unreachable_reason())
@@ -79,7 +80,7 @@ def postgres_database() -> Iterator[str]:
         if os.environ.get("BYOK_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason}, and BYOK_REQUIRE_POSTGRES=1 requires one", pytrace=False)
         pytest.skip(f"{reason}: PostgreSQL tests skipped (BYOK_REQUIRE_POSTGRES=1 fails instead)")
-    name = postgres.run_async(postgres.create_database())
+    name = postgres.run_async(postgres.migrated_database())
     try:
         yield postgres.database_url(name)
     finally:
@@ -91,6 +92,14 @@ def postgres_url(postgres_database: str) -> str:
     """The session's PostgreSQL database with every table emptied for this test."""
     postgres.run_async(postgres.empty_tables(postgres_database))
     return postgres_database
+
+
+@pytest.fixture
+async def fresh_postgres_url(postgres_database: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of this test's own, never migrated, dropped after the test."""
+    name = await postgres.create_database()
+    yield postgres.database_url(name)
+    await postgres.drop_database(name)
 
 
 @pytest.fixture

@@ -86,6 +86,7 @@ async def test_a_plain_relative_path_still_works(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("loose_umask")
 async def test_a_new_database_is_private_from_the_start(tmp_path: Path) -> None:
     path = tmp_path / "data" / "byok.sqlite3"
+    await SqliteStore.migrate(path)
     store = await SqliteStore.open(path)
     try:
         assert mode(path.parent) == 0o700
@@ -99,14 +100,14 @@ async def test_a_new_database_is_private_from_the_start(tmp_path: Path) -> None:
 async def test_an_existing_loose_folder_is_tightened(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir(mode=0o755)
-    store = await SqliteStore.open(folder / "byok.sqlite3")
-    await store.close()
+    await SqliteStore.migrate(folder / "byok.sqlite3")
     assert mode(folder) == 0o700
 
 
 @pytest.mark.usefixtures("loose_umask")
 async def test_modes_are_tightened_again_on_every_start(tmp_path: Path) -> None:
     path = tmp_path / "data" / "byok.sqlite3"
+    await SqliteStore.migrate(path)
     running = await SqliteStore.open(path)
     files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
     try:

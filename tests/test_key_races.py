@@ -84,9 +84,9 @@ async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> 
     path = tmp_path / "s.sqlite3"
     async with aiosqlite.connect(path) as db:
         await db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at)")
-        for version, script in migrations()[:2]:
-            await db.executescript(script)
-            await db.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
+        for migration in migrations()[:2]:
+            await db.executescript(migration.script)
+            await db.execute("INSERT INTO schema_version VALUES (?, 'then')", (migration.version,))
         for user in ("U1", "U2"):
             await db.execute(
                 "INSERT INTO member_keys (platform, workspace, user_id, sealed, masked, status,"
@@ -94,6 +94,8 @@ async def test_keys_stored_before_the_key_id_existed_get_one(tmp_path: Path) -> 
                 (user,),
             )
         await db.commit()
+    change = await SqliteStore.migrate(path)
+    assert [m.version for m in change.applied] == [m.version for m in migrations()[2:]]
     store = await SqliteStore.open(path)
     try:
         ids = []

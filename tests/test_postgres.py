@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from app.services import open_services
 from app.settings import SettingsError, load_settings
 from bot.domain import Member
 from bot.vault import generate_master_key
-from storage import StorageConfigError, open_store
+from storage import SchemaMismatch, StorageConfigError, open_store
 from storage.postgres import PostgresStore, migrations
 from tests.fakes import postgres
 from tests.fakes.cli import run_cli
@@ -27,15 +26,7 @@ from tests.fakes.postgres import PasswordRefusingServer
 
 ALICE = Member("slack", "T1", "U1")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATEST = migrations()[-1][0]
-
-
-@pytest.fixture
-async def fresh_url(postgres_database: str) -> AsyncIterator[str]:
-    """A database of its own, never migrated, for the tests about migrating."""
-    name = await postgres.create_database()
-    yield postgres.database_url(name)
-    await postgres.drop_database(name)
+LATEST = migrations()[-1].version
 
 
 def closed_port() -> int:
@@ -58,36 +49,88 @@ async def _versions(url: str) -> list[int]:
 # Migrations
 
 
-async def test_ten_processes_starting_at_once_all_start_and_one_migrates(fresh_url: str) -> None:
-    # Each store has its own pool, so its own server sessions, as separate processes would.
+async def test_ten_migrations_at_once_one_applies_and_the_others_find_it_done(
+    fresh_postgres_url: str,
+) -> None:
+    # Each migration opens its own connection, as separate processes would.
+    changes = await asyncio.gather(
+        *(PostgresStore.migrate(url=fresh_postgres_url) for _ in range(10))
+    )
+    applied = [change for change in changes if change.applied]
+    assert len(applied) == 1
+    assert [m.version for m in applied[0].applied] == list(range(1, LATEST + 1))
+    assert {(c.before, c.after) for c in changes if not c.applied} <= {(LATEST, LATEST)}
+    assert await _versions(fresh_postgres_url) == list(range(1, LATEST + 1))
     stores = await asyncio.gather(
-        *(PostgresStore.open(url=fresh_url, pool_size=1) for _ in range(10))
+        *(PostgresStore.open(url=fresh_postgres_url, pool_size=1) for _ in range(3))
     )
     try:
-        assert [await store.schema_version() for store in stores] == [LATEST] * 10
-        assert await _versions(fresh_url) == list(range(1, LATEST + 1))
         # Every one of them works on the same tables.
         await stores[0].save_key(ALICE, sealed=b"s", masked="m", fingerprint="f", now=NOW)
-        assert await stores[9].get_key(ALICE) is not None
+        assert await stores[2].get_key(ALICE) is not None
     finally:
         await asyncio.gather(*(store.close() for store in stores))
 
 
-async def test_a_schema_newer_than_this_code_stops_start_up_in_one_line(fresh_url: str) -> None:
-    store = await PostgresStore.open(url=fresh_url, pool_size=1)
+async def test_opening_never_migrates_and_names_the_command(fresh_postgres_url: str) -> None:
+    with pytest.raises(SchemaMismatch) as refused:
+        await PostgresStore.open(url=fresh_postgres_url, pool_size=1)
+    message = str(refused.value)
+    assert message.startswith("DATABASE_URL: ") and "\n" not in message
+    assert "`byok-bot migrate`" in message
+    connection = await asyncpg.connect(fresh_postgres_url)
+    try:
+        assert await connection.fetchval("SELECT to_regclass('schema_version')") is None
+    finally:
+        await connection.close()
+
+
+async def test_a_schema_behind_the_code_is_refused_until_migrated(fresh_postgres_url: str) -> None:
+    connection = await asyncpg.connect(fresh_postgres_url)
+    try:
+        # What the release before this one left: every migration but the last.
+        await connection.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL)"
+        )
+        for migration in migrations()[:-1]:
+            await connection.execute(migration.script)
+            await connection.execute(
+                "INSERT INTO schema_version VALUES ($1, now())", migration.version
+            )
+    finally:
+        await connection.close()
+    with pytest.raises(SchemaMismatch) as refused:
+        await PostgresStore.open(url=fresh_postgres_url, pool_size=1)
+    assert "`byok-bot migrate`" in str(refused.value)
+    change = await PostgresStore.migrate(url=fresh_postgres_url)
+    assert [m.version for m in change.applied] == [LATEST]
+    store = await PostgresStore.open(url=fresh_postgres_url, pool_size=1)
     await store.close()
-    connection = await asyncpg.connect(fresh_url)
+
+
+async def test_a_schema_newer_than_this_code_stops_start_up_in_one_line(
+    fresh_postgres_url: str,
+) -> None:
+    await PostgresStore.migrate(url=fresh_postgres_url)
+    connection = await asyncpg.connect(fresh_postgres_url)
     try:
         await connection.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES ($1, now())", LATEST + 1
         )
     finally:
         await connection.close()
-    with pytest.raises(StorageConfigError) as refused:
-        await PostgresStore.open(url=fresh_url, pool_size=1)
-    message = str(refused.value)
-    assert message.startswith("DATABASE_URL: ") and "\n" not in message
-    assert f"version {LATEST + 1}" in message
+    for attempt in (
+        PostgresStore.open(url=fresh_postgres_url, pool_size=1),
+        PostgresStore.migrate(url=fresh_postgres_url),
+    ):
+        with pytest.raises(SchemaMismatch) as refused:
+            await attempt
+        message = str(refused.value)
+        assert message.startswith("DATABASE_URL: ") and "\n" not in message
+        assert f"version {LATEST + 1}" in message and "upgrade byok-bot" in message
+    # Refused before anything was touched.
+    assert await _versions(fresh_postgres_url) == [*range(1, LATEST + 1), LATEST + 1]
 
 
 async def test_sealed_keys_are_bytea_and_times_carry_their_zone(postgres_url: str) -> None:

@@ -32,7 +32,7 @@ async def test_ten_processes_starting_together_on_a_new_database_all_start(
         assert "Traceback" not in err
     with sqlite3.connect(tmp_path / "data" / "new.sqlite3") as db:
         versions = [row[0] for row in db.execute("SELECT version FROM schema_version")]
-    assert versions == [version for version, _ in migrations()]
+    assert versions == [migration.version for migration in migrations()]
 
 
 # A second process on the same file, as `byok-bot audit` or a second console would be:
@@ -69,6 +69,7 @@ async def test_a_second_process_is_never_locked_out_while_the_bot_deletes_keys(
     from datetime import UTC, datetime
 
     path = tmp_path / "shared.sqlite3"
+    await SqliteStore.migrate(path)
     store = await SqliteStore.open(path)
     other = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -14,7 +14,7 @@ from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-LATEST = len(migrations())
+LATEST = migrations()[-1].version
 MARKER = b"SEALED-MARKER-" + b"x" * 200
 
 
@@ -26,6 +26,9 @@ async def _pragma(db: SqliteStore, name: str) -> object:
 
 
 async def test_pragmas_and_schema_version(tmp_path: Path) -> None:
+    change = await SqliteStore.migrate(tmp_path / "s.sqlite3")
+    assert (change.before, change.after) == (0, LATEST)
+    assert [m.version for m in change.applied] == list(range(1, LATEST + 1))
     store = await SqliteStore.open(tmp_path / "s.sqlite3")
     try:
         assert await _pragma(store, "journal_mode") == "wal"
@@ -35,16 +38,14 @@ async def test_pragmas_and_schema_version(tmp_path: Path) -> None:
         assert await store.schema_version() == LATEST
     finally:
         await store.close()
-    # Opening again does not re-run migrations.
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    try:
-        assert await store.schema_version() == LATEST
-    finally:
-        await store.close()
+    # Migrating again finds nothing to do.
+    again = await SqliteStore.migrate(tmp_path / "s.sqlite3")
+    assert (again.before, again.after, again.applied) == (LATEST, LATEST, ())
 
 
 async def test_deleted_key_leaves_no_bytes_in_the_file_or_wal(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
+    await SqliteStore.migrate(path)
     store = await SqliteStore.open(path)
     try:
         await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
@@ -60,8 +61,7 @@ async def test_deleted_key_leaves_no_bytes_in_the_file_or_wal(tmp_path: Path) ->
 
 
 async def test_database_file_is_private(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "s.sqlite3")
-    await store.close()
+    await SqliteStore.migrate(tmp_path / "s.sqlite3")
     assert (tmp_path / "s.sqlite3").stat().st_mode & 0o077 == 0
     async with aiosqlite.connect(tmp_path / "s.sqlite3") as db:
         async with db.execute("SELECT version FROM schema_version") as cur:
@@ -69,8 +69,7 @@ async def test_database_file_is_private(tmp_path: Path) -> None:
 
 
 async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path: Path) -> None:
-    import asyncio
-
+    await SqliteStore.migrate(tmp_path / "s.sqlite3")
     store = await SqliteStore.open(tmp_path / "s.sqlite3")
     try:
         members = [Member("slack", "T1", f"U{i}") for i in range(60)]

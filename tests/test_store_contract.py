@@ -50,6 +50,7 @@ class Engine:
     async def open(self) -> Store:
         if self.name == "postgres":
             return await PostgresStore.open(url=self.url, pool_size=3)
+        await SqliteStore.migrate(Path(self.url))
         return await SqliteStore.open(Path(self.url))
 
 

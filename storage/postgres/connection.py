@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING, Self, TypeAlias
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +20,14 @@ import asyncpg
 from bot.domain import AuditRecord
 from bot.ports import StoreError
 from storage.errors import StorageConfigError
+from storage.schema import (
+    DEFAULT_SETTING,
+    Migration,
+    SchemaChange,
+    ahead,
+    check_version,
+    read_migrations,
+)
 
 # How long to wait for the server at start-up before calling it unreachable.
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -44,14 +51,13 @@ def affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("storage") / "migrations" / "postgres"
-    found = [
-        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    ]
-    return sorted(found)
+def migrations() -> list[Migration]:
+    return read_migrations("postgres")
+
+
+def _latest() -> int:
+    known = migrations()
+    return known[-1].version if known else 0
 
 
 def describe(url: str) -> tuple[str, str, str]:
@@ -68,24 +74,25 @@ def describe(url: str) -> tuple[str, str, str]:
     return (f"{host}:{port}", database, user)
 
 
-def _refusal(error: BaseException, url: str) -> StorageConfigError:
-    """The one line for a server that cannot be used, naming DATABASE_URL and what to do."""
+def _refusal(error: BaseException, url: str, setting: str) -> StorageConfigError:
+    """The one line for a server that cannot be used, naming the setting (DATABASE_URL, or
+    copy-db's --from / --to) and what to do."""
     where, database, user = describe(url)
     match error:
         case asyncpg.InvalidPasswordError():
             text = (
                 f"PostgreSQL at {where} refused the password of user {user!r};"
-                " fix the user or the password in DATABASE_URL"
+                f" fix the user or the password in {setting}"
             )
         case asyncpg.InvalidCatalogNameError():
             text = (
                 f"database {database!r} does not exist on {where};"
-                f" create it (createdb {database}) or fix the name in DATABASE_URL"
+                f" create it (createdb {database}) or fix the name in {setting}"
             )
         case asyncpg.InvalidAuthorizationSpecificationError():
             text = (
                 f"PostgreSQL at {where} refused user {user!r} ({error});"
-                " fix the user in DATABASE_URL or the server's pg_hba.conf"
+                f" fix the user in {setting} or the server's pg_hba.conf"
             )
         case asyncpg.InsufficientPrivilegeError():
             text = (
@@ -93,7 +100,7 @@ def _refusal(error: BaseException, url: str) -> StorageConfigError:
                 f" ({error}); grant it CREATE on the database's schema or use its owner"
             )
         case asyncpg.PostgresError():
-            text = f"PostgreSQL at {where} refused the connection ({error}); check DATABASE_URL"
+            text = f"PostgreSQL at {where} refused the connection ({error}); check {setting}"
         case ValueError():  # asyncpg's ClientConfigurationError is one too
             text = (
                 f"not a PostgreSQL URL asyncpg can use ({error});"
@@ -108,9 +115,9 @@ def _refusal(error: BaseException, url: str) -> StorageConfigError:
                 reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
             text = (
                 f"cannot reach PostgreSQL at {where} ({reason});"
-                " start the server or fix the host and port in DATABASE_URL"
+                f" start the server or fix the host and port in {setting}"
             )
-    return StorageConfigError(f"DATABASE_URL: {text}")
+    return StorageConfigError(f"{setting}: {text}")
 
 
 # Raised at start-up by asyncpg for a server that is down, refuses us or speaks no PostgreSQL.
@@ -140,9 +147,42 @@ class PostgresConnection:
         return f"{type(self).__name__}(server={self._where!r})"
 
     @classmethod
-    async def open(cls, *, url: str, pool_size: int) -> Self:
-        """Connect, check the schema and migrate it; a server that cannot be used raises
-        StorageConfigError in one line."""
+    async def open(cls, *, url: str, pool_size: int, setting: str = DEFAULT_SETTING) -> Self:
+        """Connect and check that the schema is the one this code knows; a server that
+        cannot be used, or a schema behind or ahead of the code, raises StorageConfigError
+        in one line. Never migrates: with many processes that is the operator's step."""
+        store = await cls._connect(url=url, pool_size=pool_size, setting=setting)
+        try:
+            check_version(await store._read_version(), _latest(), setting=setting)
+        except StorageConfigError:
+            await store._pool.close()
+            raise
+        except _START_FAILURES as error:
+            await store._pool.close()
+            raise _refusal(error, url, setting) from None
+        except BaseException:
+            store._pool.terminate()
+            raise
+        return store
+
+    @classmethod
+    async def migrate(cls, *, url: str, setting: str = DEFAULT_SETTING) -> SchemaChange:
+        """Apply the migrations the database lacks and say what was done; a schema newer
+        than this code raises SchemaMismatch and is left alone."""
+        store = await cls._connect(url=url, pool_size=1, setting=setting)
+        try:
+            return await store._migrate(setting=setting)
+        except StorageConfigError:
+            raise
+        except _START_FAILURES as error:
+            raise _refusal(error, url, setting) from None
+        except StoreError as error:
+            raise _refusal(error.__cause__ or error, url, setting) from None
+        finally:
+            await store._pool.close()
+
+    @classmethod
+    async def _connect(cls, *, url: str, pool_size: int, setting: str) -> Self:
         where, database, _ = describe(url)
         try:
             # One connection at start proves the address, the password and the database;
@@ -151,23 +191,8 @@ class PostgresConnection:
                 url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_SECONDS
             )
         except _START_FAILURES as error:
-            raise _refusal(error, url) from None
-        store = cls(pool=pool, where=f"{where}/{database}")
-        try:
-            await store._migrate()
-        except StorageConfigError:
-            await pool.close()
-            raise
-        except _START_FAILURES as error:
-            await pool.close()
-            raise _refusal(error, url) from None
-        except StoreError as error:
-            await pool.close()
-            raise _refusal(error.__cause__ or error, url) from None
-        except BaseException:
-            pool.terminate()
-            raise
-        return store
+            raise _refusal(error, url, setting) from None
+        return cls(pool=pool, where=f"{where}/{database}")
 
     async def close(self) -> None:
         await self._pool.close()
@@ -194,12 +219,12 @@ class PostgresConnection:
         rows = await self._all(sql, parameters)
         return rows[0] if rows else None
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, *, setting: str) -> SchemaChange:
         known = migrations()
-        latest = known[-1][0] if known else 0
+        latest = _latest()
         # Reading the version and migrating are one transaction under one lock: of many
-        # processes starting at once, one migrates while the others wait here, then find
-        # the schema current and go on. The lock ends with the transaction.
+        # `byok-bot migrate` run at once, one migrates while the others wait here, then find
+        # the schema current. The lock ends with the transaction.
         async with self._transaction() as db:
             await db.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
             await db.execute(
@@ -208,22 +233,30 @@ class PostgresConnection:
             )
             current = int(await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
             if current > latest:
-                raise StorageConfigError(
-                    f"DATABASE_URL: the database's schema is version {current}, newer than"
-                    f" this byok-bot knows ({latest}); run the byok-bot release that wrote it"
-                )
-            for version, script in known:
-                if version <= current:
-                    continue
-                await db.execute(script)
+                raise ahead(current, latest, setting=setting)
+            pending = tuple(migration for migration in known if migration.version > current)
+            for migration in pending:
+                await db.execute(migration.script)
                 await db.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES ($1, now())",
-                    version,
+                    migration.version,
                 )
+        return SchemaChange(before=current, after=max(current, latest), applied=pending)
+
+    async def _read_version(self) -> int:
+        """0 for a database no migration has touched yet; the driver's errors as they are."""
+        async with self._pool.acquire() as connection:
+            if await connection.fetchval("SELECT to_regclass('schema_version')") is None:
+                return 0
+            return int(
+                await connection.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            )
 
     async def schema_version(self) -> int:
-        row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        return int(row[0]) if row else 0
+        try:
+            return await self._read_version()
+        except _RUN_FAILURES as error:
+            raise StoreError(f"database read failed: {error}") from error
 
     @staticmethod
     async def _insert_audit(db: Connection, record: AuditRecord) -> None:

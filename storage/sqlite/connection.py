@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Self
 
@@ -18,6 +17,14 @@ import aiosqlite
 
 from bot.domain import AuditRecord
 from bot.ports import StoreError
+from storage.schema import (
+    DEFAULT_SETTING,
+    Migration,
+    SchemaChange,
+    ahead,
+    check_version,
+    read_migrations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +69,19 @@ def _make_private(path: Path) -> None:
     _private_files(path)
 
 
-def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("storage") / "migrations" / "sqlite"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            # Comment lines go first: a `;` inside one would split a statement.
-            lines = entry.read_text("utf-8").splitlines()
-            script = "\n".join(ln for ln in lines if not ln.lstrip().startswith("--"))
-            found.append((int(entry.name.split("_", 1)[0]), script))
-    return sorted(found)
+def migrations() -> list[Migration]:
+    return read_migrations("sqlite")
+
+
+def _latest() -> int:
+    known = migrations()
+    return known[-1].version if known else 0
+
+
+def _statements(script: str) -> list[str]:
+    # Comment lines go first: a `;` inside one would split a statement.
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [statement for statement in "\n".join(lines).split(";") if statement.strip()]
 
 
 class SqliteConnection:
@@ -94,7 +104,32 @@ class SqliteConnection:
         return f"{type(self).__name__}(path={str(self._path)!r})"
 
     @classmethod
-    async def open(cls, path: Path) -> Self:
+    async def open(cls, path: Path, *, setting: str = DEFAULT_SETTING) -> Self:
+        """Open a database whose schema is the one this code knows; one behind or ahead of it
+        raises SchemaMismatch, naming the command to run."""
+        store = await cls._connect(path)
+        try:
+            check_version(await store.schema_version(), _latest(), setting=setting)
+        except BaseException:
+            await store._db.close()
+            raise
+        store._checkpoints = asyncio.create_task(
+            store._checkpoint_when_owed(), name="sqlite-checkpoints"
+        )
+        return store
+
+    @classmethod
+    async def migrate(cls, path: Path, *, setting: str = DEFAULT_SETTING) -> SchemaChange:
+        """Apply the migrations the database lacks (creating it when new) and say what was
+        done; a schema newer than this code raises SchemaMismatch and is left alone."""
+        store = await cls._connect(path)
+        try:
+            return await store._migrate(setting=setting)
+        finally:
+            await store._db.close()
+
+    @classmethod
+    async def _connect(cls, path: Path) -> Self:
         await asyncio.to_thread(_make_private, path)
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -104,17 +139,12 @@ class SqliteConnection:
             await connection.execute("PRAGMA synchronous = FULL")
             await connection.execute("PRAGMA secure_delete = ON")
             await connection.execute("PRAGMA foreign_keys = ON")
-            store = cls(connection=connection, path=path)
-            await store._migrate()
         except BaseException:
             await connection.close()
             raise
         # Opening in WAL mode created the WAL and shared-memory files just now.
         await asyncio.to_thread(_private_files, path)
-        store._checkpoints = asyncio.create_task(
-            store._checkpoint_when_owed(), name="sqlite-checkpoints"
-        )
-        return store
+        return cls(connection=connection, path=path)
 
     async def close(self) -> None:
         if self._checkpoints is not None:
@@ -173,10 +203,12 @@ class SqliteConnection:
         rows = await self._all(sql, parameters)
         return rows[0] if rows else None
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, *, setting: str) -> SchemaChange:
         """Read the schema's version and apply what is missing in one write transaction:
         processes starting together on a new file take turns instead of each seeing an
         empty schema and creating the same tables."""
+        known = migrations()
+        latest = _latest()
         async with self._transaction() as db:
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -184,18 +216,25 @@ class SqliteConnection:
             )
             rows = await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version")
             current = int(next(iter(rows))[0])
-            for version, script in migrations():
-                if version <= current:
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        await db.execute(statement)
+            if current > latest:
+                raise ahead(current, latest, setting=setting)
+            pending = tuple(migration for migration in known if migration.version > current)
+            for migration in pending:
+                for statement in _statements(migration.script):
+                    await db.execute(statement)
                 await db.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, iso_time(datetime.now(UTC))),
+                    (migration.version, iso_time(datetime.now(UTC))),
                 )
+        return SchemaChange(before=current, after=max(current, latest), applied=pending)
 
     async def schema_version(self) -> int:
+        """0 for a database no migration has touched yet."""
+        found = await self._one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        )
+        if found is None:
+            return 0
         row = await self._one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
 

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from storage.postgres import PostgresStore
+
 # The maintenance database of the server every machine of this project runs (trust auth).
 SERVER_URL = os.environ.get(
     "BYOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,6 +57,14 @@ async def create_database(server_url: str = SERVER_URL, *, prefix: str = DATABAS
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
+    return name
+
+
+async def migrated_database(server_url: str = SERVER_URL) -> str:
+    """A new database at this code's schema, as `byok-bot migrate` leaves it; returns the
+    name."""
+    name = await create_database(server_url)
+    await PostgresStore.migrate(url=database_url(name, server_url))
     return name
 
 
