@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from app import http as app_http
 from app.envfile import MASTER_KEYS_VARIABLE, master_keys_reader, set_master_keys
@@ -18,7 +19,7 @@ from bot.audit import AuditEvent, event_as_json, format_event
 from bot.ports import AdapterConfigError
 from bot.redaction import configure_logging, guard_all_handlers
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
-from storage import StorageConfigError, open_store
+from storage import Database, StorageConfigError, migrate_database, open_store
 
 # Not "byok-bot": slack_bolt names its listener loggers after the app, which is called that.
 log = logging.getLogger("app.cli")
@@ -38,8 +39,16 @@ def installed_version() -> str:
         return "unknown (not installed)"
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A mistyped command is one line on stderr and exit status 2, like every other
+    mistake an operator can make; --help still prints the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="byok-bot", description="A chat bot where every member brings their own OpenAI key."
     )
     parser.add_argument("--version", action="version", version=f"byok-bot {installed_version()}")
@@ -65,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         "--since", type=_parse_since, help="only events from this date on (YYYY-MM-DD, UTC)"
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    sub.add_parser(
+        "migrate", help="bring the database's schema up to this byok-bot's (DATABASE_URL)"
+    )
     return parser
 
 
@@ -140,6 +152,18 @@ async def cmd_rotate(settings: Settings, *, generate: bool) -> int:
         f"Re-sealed {count} key{'s' if count != 1 else ''} under the first master key. "
         f"You can now remove the other keys from {MASTER_KEYS_VARIABLE}."
     )
+    return 0
+
+
+async def cmd_migrate(settings: Settings) -> int:
+    database = Database.from_settings(settings.storage)
+    change = await migrate_database(database)
+    if not change.applied:
+        print(f"{database.describe()}: already at version {change.after}; nothing to do.")
+        return 0
+    for migration in change.applied:
+        print(f"applied version {migration.version} ({migration.name})")
+    print(f"{database.describe()}: migrated from version {change.before} to {change.after}.")
     return 0
 
 
@@ -233,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             case "rotate-master-key":
                 return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
+            case "migrate":
+                return asyncio.run(cmd_migrate(settings))
             case _:
                 return asyncio.run(cmd_serve(settings, console_only=arguments.command == "console"))
     except SettingsError as error:

@@ -262,3 +262,12 @@ async def test_invite_url_refuses_an_application_id_that_is_not_a_number(tmp_pat
     assert err.strip() == (
         "byok-bot: DISCORD_APPLICATION_ID: must be the application's numeric id (got 'my-bot')"
     )
+
+
+async def test_a_mistyped_command_line_is_one_line_with_exit_2(tmp_path: Path) -> None:
+    for arguments in (("migrat",), ("audit", "--since", "soon"), ("audit", "--color"), ()):
+        code, out, err = await run_cli(*arguments, cwd=tmp_path)
+        assert code == 2, arguments
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "--help" in lines[0], err
+        assert out == ""
