@@ -108,19 +108,20 @@ async def open_store(settings: StorageSettings) -> Store:
 
 
 async def open_engine(
-    database: Database, *, must_exist: bool = False
+    database: Database, *, read_only: bool = False
 ) -> SqliteStore | PostgresStore:
-    """The engine's own store, checked against the schema, never migrated. `must_exist`
-    refuses an SQLite file that is not there instead of creating it (copy-db's source)."""
+    """The engine's own store, checked against the schema, never migrated. `read_only` is
+    for a database that is only read (copy-db's source): an SQLite file that is not there is
+    refused instead of created, and one that is there is not written to at all."""
     if database.is_postgres:
         return await PostgresStore.open(
             url=database.url, pool_size=database.pool_size, setting=database.setting
         )
     path = sqlite_path(database.url, setting=database.setting)
-    if must_exist and not path.is_file():
+    if read_only and not path.is_file():
         raise StorageConfigError(f"{database.setting}: there is no SQLite database at {path}")
     try:
-        return await SqliteStore.open(path, setting=database.setting)
+        return await SqliteStore.open(path, setting=database.setting, read_only=read_only)
     except (sqlite3.Error, OSError, StoreError) as error:
         raise _sqlite_refusal(database, path, error) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from storage.postgres.audit import AuditRows
 from storage.postgres.connection import migrations
 from storage.postgres.keys import KeyRows
+from storage.postgres.rows import RowCopy
 from storage.postgres.shared import SharedStateRows
 from storage.postgres.spending import SpendingRows
 from storage.postgres.workspaces import WorkspaceRows
@@ -13,5 +14,6 @@ from storage.postgres.workspaces import WorkspaceRows
 __all__ = ["PostgresStore", "migrations"]
 
 
-class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows):
-    """Every method of the Store protocol, on PostgreSQL."""
+class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, RowCopy):
+    """Every method of the Store protocol, and whole tables in and out for copy-db, on
+    PostgreSQL."""

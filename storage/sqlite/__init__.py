@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.sqlite.audit import AuditRows
 from storage.sqlite.connection import migrations
 from storage.sqlite.keys import KeyRows
+from storage.sqlite.rows import RowCopy
 from storage.sqlite.shared import SharedStateRows
 from storage.sqlite.spending import SpendingRows
 from storage.sqlite.workspaces import WorkspaceRows
@@ -12,5 +13,6 @@ from storage.sqlite.workspaces import WorkspaceRows
 __all__ = ["SqliteStore", "migrations"]
 
 
-class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows):
-    """Every method of the Store protocol, on SQLite."""
+class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, RowCopy):
+    """Every method of the Store protocol, and whole tables in and out for copy-db, on
+    SQLite."""

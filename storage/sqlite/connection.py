@@ -104,18 +104,25 @@ class SqliteConnection:
         return f"{type(self).__name__}(path={str(self._path)!r})"
 
     @classmethod
-    async def open(cls, path: Path, *, setting: str = DEFAULT_SETTING) -> Self:
+    async def open(
+        cls, path: Path, *, setting: str = DEFAULT_SETTING, read_only: bool = False
+    ) -> Self:
         """Open a database whose schema is the one this code knows; one behind or ahead of it
-        raises SchemaMismatch, naming the command to run."""
-        store = await cls._connect(path)
+        raises SchemaMismatch, naming the command to run.
+
+        `read_only` is for a database byok-bot only reads (copy-db's source): SQLite then
+        writes nothing to it, and its file, folder and journal mode are left as they are
+        (it may be a backup in a folder shared with others)."""
+        store = await (cls._connect_read_only(path) if read_only else cls._connect(path))
         try:
             check_version(await store.schema_version(), _latest(), setting=setting)
         except BaseException:
             await store._db.close()
             raise
-        store._checkpoints = asyncio.create_task(
-            store._checkpoint_when_owed(), name="sqlite-checkpoints"
-        )
+        if not read_only:
+            store._checkpoints = asyncio.create_task(
+                store._checkpoint_when_owed(), name="sqlite-checkpoints"
+            )
         return store
 
     @classmethod
@@ -144,6 +151,20 @@ class SqliteConnection:
             raise
         # Opening in WAL mode created the WAL and shared-memory files just now.
         await asyncio.to_thread(_private_files, path)
+        return cls(connection=connection, path=path)
+
+    @classmethod
+    async def _connect_read_only(cls, path: Path) -> Self:
+        # A URI built from the absolute path, so no character of the name is read as an
+        # option; mode=ro makes SQLite refuse every write, whatever the code asks.
+        absolute = await asyncio.to_thread(path.resolve)
+        uri = f"{absolute.as_uri()}?mode=ro"
+        connection = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            await connection.close()
+            raise
         return cls(connection=connection, path=path)
 
     async def close(self) -> None:
