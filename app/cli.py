@@ -20,6 +20,7 @@ from bot.ports import AdapterConfigError
 from bot.redaction import configure_logging, guard_all_handlers
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
 from storage import Database, StorageConfigError, migrate_database, open_store
+from storage.copy import CopyReport, copy_database
 
 # Not "byok-bot": slack_bolt names its listener loggers after the app, which is called that.
 log = logging.getLogger("app.cli")
@@ -75,7 +76,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     sub.add_parser(
-        "migrate", help="bring the database's schema up to this byok-bot's (DATABASE_URL)"
+        "migrate",
+        help="bring DATABASE_URL's schema up to this byok-bot's, saying what was applied",
+    )
+    copy = sub.add_parser(
+        "copy-db",
+        help="copy every row (sealed keys as they are) from one database into another",
+        description="Copy every row from one database into another, SQLite or PostgreSQL"
+        " either way. Sealed keys are copied as they are: the same BYOK_MASTER_KEYS open them."
+        " The target is migrated first and written in one transaction; the source is only read.",
+    )
+    copy.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="the database to read"
+    )
+    copy.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="the database to write: migrated first, and it must hold no rows (see --force)",
+    )
+    copy.add_argument(
+        "--force",
+        action="store_true",
+        help="empty the target's tables first, in the copy's transaction",
     )
     return parser
 
@@ -165,6 +189,31 @@ async def cmd_migrate(settings: Settings) -> int:
         print(f"applied version {migration.version} ({migration.name})")
     print(f"{database.describe()}: migrated from version {change.before} to {change.after}.")
     return 0
+
+
+async def cmd_copy_db(settings: Settings, *, source: str, target: str, force: bool) -> int:
+    pool_size = settings.storage.db_pool_size
+    report = await copy_database(
+        source=Database(url=source, setting="--from", pool_size=pool_size),
+        target=Database(url=target, setting="--to", pool_size=pool_size),
+        force=force,
+    )
+    _print_copy(report)
+    return 0
+
+
+def _print_copy(report: CopyReport) -> None:
+    schema = report.target_schema
+    if schema.applied:
+        print(f"--to: migrated the database from version {schema.before} to {schema.after}")
+    width = max(len(count.table) for count in report.counts)
+    print(f"{'table':<{width}}  {'--from':>8}  {'--to':>8}")
+    for count in report.counts:
+        print(f"{count.table:<{width}}  {count.source:>8}  {count.target:>8}")
+    print(
+        f"Copied {report.rows} row{'s' if report.rows != 1 else ''} from {report.source}"
+        f" to {report.target}; every table's count matches. The source is unchanged."
+    )
 
 
 async def cmd_invite_url(settings: Settings) -> int:
@@ -259,6 +308,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(cmd_rotate(settings, generate=arguments.generate))
             case "migrate":
                 return asyncio.run(cmd_migrate(settings))
+            case "copy-db":
+                return asyncio.run(
+                    cmd_copy_db(
+                        settings,
+                        source=arguments.source,
+                        target=arguments.target,
+                        force=arguments.force,
+                    )
+                )
             case _:
                 return asyncio.run(cmd_serve(settings, console_only=arguments.command == "console"))
     except SettingsError as error:
