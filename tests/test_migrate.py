@@ -5,6 +5,7 @@ run; SQLite brings itself up to date at start-up and says so."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from bot.vault import generate_master_key
 from storage import postgres as postgres_engine
 from storage import sqlite as sqlite_engine
+from tests.fakes import postgres
 from tests.fakes.cli import run_cli
 
 PG_LATEST = postgres_engine.migrations()[-1].version
@@ -194,3 +196,26 @@ async def _record_version(url: str, version: int) -> None:
         await connection.execute("INSERT INTO schema_version VALUES ($1, now())", version)
     finally:
         await connection.close()
+
+
+async def test_a_postgres_user_without_the_privileges_is_one_line(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    role = f"byok_test_role_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres.SERVER_URL)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        as_role = fresh_postgres_url.replace("postgres@", f"{role}@", 1)
+        # PostgreSQL 15 and later let nobody but the owner create tables in `public`.
+        code, _, err = await run_cli("migrate", cwd=tmp_path, env={"DATABASE_URL": as_role})
+        one_line(code, err, "DATABASE_URL", repr(role), "CREATE")
+
+        code, _, err = await run_cli(
+            "migrate", cwd=tmp_path, env={"DATABASE_URL": fresh_postgres_url}
+        )
+        assert code == 0, err
+        code, _, err = await run_cli("console", cwd=tmp_path, env=env_for(as_role))
+        one_line(code, err, "DATABASE_URL", repr(role), "SELECT")
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

@@ -95,9 +95,11 @@ def _refusal(error: BaseException, url: str, setting: str) -> StorageConfigError
                 f" fix the user in {setting} or the server's pg_hba.conf"
             )
         case asyncpg.InsufficientPrivilegeError():
+            # Migrating needs CREATE on the schema; starting only needs to read and write rows.
             text = (
-                f"user {user!r} may not create byok-bot's tables in database {database!r}"
-                f" ({error}); grant it CREATE on the database's schema or use its owner"
+                f"user {user!r} lacks a privilege in database {database!r} ({error}); grant it"
+                " CREATE on the database's schema to migrate, and SELECT, INSERT, UPDATE and"
+                " DELETE on byok-bot's tables to run, or use the database's owner"
             )
         case asyncpg.PostgresError():
             text = f"PostgreSQL at {where} refused the connection ({error}); check {setting}"
