@@ -14,8 +14,15 @@ from typing import NoReturn
 
 from app import http as app_http
 from app.envfile import MASTER_KEYS_VARIABLE, master_keys_reader, set_master_keys
-from app.settings import DEFAULT_ENV_FILE, Settings, SettingsError, load_settings
+from app.settings import (
+    DEFAULT_ENV_FILE,
+    Settings,
+    SettingsError,
+    env_file_path,
+    load_settings,
+)
 from bot.audit import AuditEvent, event_as_json, format_event
+from bot.domain import Member
 from bot.ports import AdapterConfigError
 from bot.redaction import configure_logging, guard_all_handlers
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
@@ -70,11 +77,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("invite-url", help="print the Discord invite link with the permissions it needs")
     audit = sub.add_parser("audit", help="print the audit trail, newest first")
-    audit.add_argument("--user", help="only events of this user id")
+    audit.add_argument(
+        "--user",
+        help="only events of this user: a platform's user id, or platform:workspace:user as "
+        "the logs print it (workspace `-` when empty)",
+    )
     audit.add_argument(
         "--since", type=_parse_since, help="only events from this date on (YYYY-MM-DD, UTC)"
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    reset = sub.add_parser(
+        "reset",
+        help="delete the SQLite database and every key in it, after you type its file name",
+    )
+    reset.add_argument(
+        "--confirm", metavar="NAME", help="the database's file name, instead of typing it"
+    )
     sub.add_parser(
         "migrate",
         help="bring DATABASE_URL's schema up to this byok-bot's, saying what was applied",
@@ -112,22 +130,44 @@ def _parse_since(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+AUDIT_HEADER = "time (UTC)           platform:workspace  user  event  outcome"
+
+
+def member_named(text: str) -> Member | None:
+    """`slack:T1:U1` as the logs print a member (`discord:-:123` for an empty workspace)."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(parts):
+        return None
+    platform, workspace, user = parts
+    return Member(platform, "" if workspace == "-" else workspace, user)
+
+
 async def cmd_audit(
     settings: Settings, *, user: str | None, since: datetime | None, as_json: bool
 ) -> int:
+    member = member_named(user) if user else None
     store = await open_store(settings.storage)
     try:
-        events = await store.audit_events(user=user, since=since)
+        if member is not None:
+            events = await store.audit_events(member=member, since=since)
+        else:
+            events = await store.audit_events(user=user, since=since)
     finally:
         await store.close()
-    for event in events:
-        print(event_as_json(event) if as_json else format_event(event))
-    if not events and not as_json:
-        print("No audit events match.")
+    try:
+        if not as_json:
+            print(AUDIT_HEADER if events else "No audit events match.")
+        for event in events:
+            print(event_as_json(event) if as_json else format_event(event))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `byok-bot audit | head`: the reader has what it wanted. Later writes (and the
+        # interpreter's own flush at exit) go nowhere instead of raising.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
-def cmd_init(settings: Settings, *, if_missing: bool) -> int:
+async def cmd_init(settings: Settings, *, if_missing: bool) -> int:
     if settings.vault.master_keys:
         if if_missing:
             return 0
@@ -136,11 +176,63 @@ def cmd_init(settings: Settings, *, if_missing: bool) -> int:
             "(use `byok-bot rotate-master-key --generate` to change it)."
         )
         return 1
+    sealed = await _sealed_keys_stored(settings)
+    if sealed:
+        # A new master key cannot open them, and the bot would refuse to start beside them.
+        raise ConfigError(
+            f"{MASTER_KEYS_VARIABLE}: not set, but the database holds {sealed} sealed "
+            f"key{'s' if sealed != 1 else ''}; put back the master key they were sealed with "
+            f"(in {ENV_FILE}), or delete the database with `byok-bot reset` and start over"
+        )
     set_master_keys(ENV_FILE, [generate_master_key()])
     print(
         f"Wrote a new master key to {ENV_FILE} (mode 0600). Back it up: without it, "
         "stored keys cannot be opened."
     )
+    return 0
+
+
+async def _sealed_keys_stored(settings: Settings) -> int:
+    """How many keys the database holds sealed; 0 when there is no usable database yet."""
+    database = Database.from_settings(settings.storage)
+    if database.is_new():
+        return 0
+    try:
+        store = await open_store(settings.storage)
+    except StorageConfigError:
+        return 0
+    try:
+        return await store.count_keys() or len(await store.master_key_fingerprints())
+    finally:
+        await store.close()
+
+
+def cmd_reset(settings: Settings, *, confirm: str | None) -> int:
+    database = Database.from_settings(settings.storage)
+    files = database.sqlite_files()
+    if files is None:
+        raise ConfigError(
+            "DATABASE_URL: `reset` deletes SQLite databases only; for PostgreSQL drop and "
+            "create the database yourself (dropdb, createdb), then run `byok-bot migrate`"
+        )
+    main_file = files[0]
+    if not main_file.exists():
+        print(f"There is no database at {main_file}; nothing to delete.")
+        return 0
+    if confirm is None:
+        print(
+            f"This deletes {main_file} and every key, setting, usage row and audit event in "
+            f"it. Type its file name ({main_file.name}) to go on: ",
+            end="",
+            flush=True,
+        )
+        confirm = sys.stdin.readline().strip()
+    if confirm != main_file.name:
+        print("The name did not match; nothing was deleted.")
+        return 1
+    for file in files:
+        file.unlink(missing_ok=True)
+    print(f"Deleted {main_file}. `byok-bot init` now writes a new master key.")
     return 0
 
 
@@ -276,9 +368,12 @@ async def cmd_serve(settings: Settings, *, console_only: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global ENV_FILE
+    # Where the settings live is itself read first (BYOK_ENV_FILE); the rest come from there.
+    ENV_FILE = env_file_path()
     arguments = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings(ENV_FILE)
         console = arguments.command in ("run", "console") and settings.serves_console(
             console_only=arguments.command == "console"
         )
@@ -292,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         match arguments.command:
             case "init":
-                return cmd_init(settings, if_missing=arguments.if_missing)
+                return asyncio.run(cmd_init(settings, if_missing=arguments.if_missing))
+            case "reset":
+                return cmd_reset(settings, confirm=arguments.confirm)
             case "invite-url":
                 return asyncio.run(cmd_invite_url(settings))
             case "audit":

@@ -4,6 +4,7 @@ Each service is handed only its own group; nothing reads settings from a global.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,15 @@ from bot.settings import (
 from storage.settings import StorageSettings
 
 DEFAULT_ENV_FILE = Path(".env")
+# Read before any setting: it says where the settings are.
+ENV_FILE_VARIABLE = "BYOK_ENV_FILE"
+
+
+def env_file_path() -> Path:
+    """`.env` in the working directory, or the file BYOK_ENV_FILE names."""
+    return Path(os.environ.get(ENV_FILE_VARIABLE) or DEFAULT_ENV_FILE)
+
+
 Group = TypeVar("Group", bound=SettingsGroup)
 
 

@@ -14,6 +14,7 @@ from storage.postgres.connection import describe
 from storage.schema import DEFAULT_SETTING, SchemaChange
 from storage.settings import StorageSettings
 from storage.sqlite import SqliteStore
+from storage.sqlite.connection import DATABASE_FILES
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -52,6 +53,19 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.url.startswith(POSTGRES_SCHEMES)
+
+    def sqlite_files(self) -> list[Path] | None:
+        """The SQLite file and its companions (WAL, shared memory, journal); None for
+        PostgreSQL."""
+        if self.is_postgres:
+            return None
+        path = sqlite_path(self.url, setting=self.setting)
+        return [Path(f"{path}{suffix}") for suffix in DATABASE_FILES]
+
+    def is_new(self) -> bool:
+        """No SQLite file yet (PostgreSQL databases are made by the operator, never new)."""
+        files = self.sqlite_files()
+        return files is not None and not files[0].exists()
 
     def describe(self) -> str:
         """Where it is, for an operator to read; never the password."""
