@@ -10,15 +10,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def run_cli(
-    *args: str,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    stdin: str = "",
-    stdin_bytes: bytes | None = None,
-) -> tuple[int, str, str]:
-    """Run `byok-bot ARGS` in a subprocess; returns its exit code, stdout and stderr."""
-    environment = {
+def cli_environment(cwd: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """Only what a test gives: never the developer's tokens or settings."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(cwd),
         "PYTHONPATH": str(REPO),
@@ -27,13 +21,23 @@ async def run_cli(
         "BYOK_HTTP_PORT": "",
         **(env or {}),
     }
+
+
+async def run_cli(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str = "",
+    stdin_bytes: bytes | None = None,
+) -> tuple[int, str, str]:
+    """Run `byok-bot ARGS` in a subprocess; returns its exit code, stdout and stderr."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app.cli",
         *args,
         cwd=cwd,
-        env=environment,
+        env=cli_environment(cwd, env),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
-from tests.fakes.cli import REPO
+from tests.fakes.cli import cli_environment
 
 # `byok-bot` itself, and the same command pointed at the fakes (see tests/fakes/loopback_cli.py).
 CLI = "app.cli"
@@ -33,22 +32,13 @@ class RunningCli:
     async def start(
         cls, *args: str, cwd: Path, env: dict[str, str] | None = None, module: str = CLI
     ) -> RunningCli:
-        environment = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(cwd),
-            "PYTHONPATH": str(REPO),
-            # No health server unless a test asks for one: port 3000 would collide between
-            # tests (and test runs) going on at once.
-            "BYOK_HTTP_PORT": "",
-            **(env or {}),
-        }
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             module,
             *args,
             cwd=cwd,
-            env=environment,
+            env=cli_environment(cwd, env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
