@@ -133,19 +133,10 @@ def _parse_since(value: str) -> datetime:
 AUDIT_HEADER = "time (UTC)           platform:workspace  user  event  outcome"
 
 
-def member_named(text: str) -> Member | None:
-    """`slack:T1:U1` as the logs print a member (`discord:-:123` for an empty workspace)."""
-    parts = text.split(":")
-    if len(parts) != 3 or not all(parts):
-        return None
-    platform, workspace, user = parts
-    return Member(platform, "" if workspace == "-" else workspace, user)
-
-
 async def cmd_audit(
     settings: Settings, *, user: str | None, since: datetime | None, as_json: bool
 ) -> int:
-    member = member_named(user) if user else None
+    member = Member.parse(user) if user else None
     store = await open_store(settings.storage)
     try:
         if member is not None:

@@ -162,7 +162,8 @@ class Supervisor:
         if running.cancelled():
             return None
         error = running.exception()
-        if error is not None and not isinstance(error, AdapterConfigError | Exception):
+        if error is not None and not isinstance(error, Exception):
+            # KeyboardInterrupt, SystemExit: the process is ending, not the adapter failing.
             raise error
         return error
 

@@ -20,6 +20,15 @@ class Member:
     def __str__(self) -> str:
         return f"{self.platform}:{self.workspace or '-'}:{self.user}"
 
+    @classmethod
+    def parse(cls, text: str) -> Member | None:
+        """The member `str(member)` wrote (as the logs print it), or None for other text."""
+        parts = text.split(":")
+        if len(parts) != 3 or not all(parts):
+            return None
+        platform, workspace, user = parts
+        return cls(platform, "" if workspace == "-" else workspace, user)
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryTurn:

@@ -150,21 +150,13 @@ class UsageLedger:
         deleted: otherwise the next flush would write them back after /forget or an uninstall.
         Call it inside `paused`."""
 
-        def forgotten(row: UsageRecord) -> bool:
+        def forgotten(who: Member) -> bool:
             if member is not None:
-                return row.member == member
-            return (row.member.platform, row.member.workspace) == (platform, workspace)
+                return who == member
+            return (who.platform, who.workspace) == (platform, workspace)
 
-        self._pending = [row for row in self._pending if not forgotten(row)]
-        self._key_uses = {
-            who: use
-            for who, use in self._key_uses.items()
-            if not (
-                who == member
-                if member is not None
-                else (who.platform, who.workspace) == (platform, workspace)
-            )
-        }
+        self._pending = [row for row in self._pending if not forgotten(row.member)]
+        self._key_uses = {who: use for who, use in self._key_uses.items() if not forgotten(who)}
 
     def note_key_used(self, member: Member, key_id: str) -> None:
         """The key answered a turn; its `last used` time goes out with the next batch."""

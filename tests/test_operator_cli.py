@@ -101,3 +101,12 @@ async def test_audit_takes_the_ids_the_logs_print_and_a_closed_pipe(
     _, err_bytes = await asyncio.wait_for(process.communicate(), 60)
     assert b"Traceback" not in err_bytes and b"BrokenPipe" not in err_bytes
     assert process.returncode == 0
+
+
+def test_a_member_reads_back_as_the_logs_print_it() -> None:
+    from bot.domain import Member
+
+    for member in (Member("discord", "", "1234"), Member("slack", "T1", "U1")):
+        assert Member.parse(str(member)) == member
+    for text in ("alice", "slack:T1", "slack::U1", "a:b:c:d"):
+        assert Member.parse(text) is None

@@ -17,11 +17,15 @@ class SpendingRows(SqliteConnection):
         if not records and not key_uses:
             return
         async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE member_keys SET last_used_at = ?"
-                " WHERE platform = ? AND workspace = ? AND user_id = ? AND key_id = ?",
-                [(iso_time(use.at), *member_key(use.member), use.key_id) for use in key_uses],
-            )
+            # Each statement is a trip to aiosqlite's thread: none for an empty list.
+            if key_uses:
+                await db.executemany(
+                    "UPDATE member_keys SET last_used_at = ?"
+                    " WHERE platform = ? AND workspace = ? AND user_id = ? AND key_id = ?",
+                    [(iso_time(use.at), *member_key(use.member), use.key_id) for use in key_uses],
+                )
+            if not records:
+                return
             await db.executemany(
                 "INSERT INTO usage_events (platform, workspace, user_id, server, model,"
                 " prompt_tokens, completion_tokens, outcome, at)"

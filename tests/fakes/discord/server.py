@@ -6,7 +6,6 @@ Every REST request the bot makes is recorded (method, path, JSON body, raw text)
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ from tests.fakes.discord.payloads import (
 )
 from tests.fakes.discord.records import EPHEMERAL, InteractionRecord, RestCall
 from tests.fakes.discord.rest import RestApi
-from tests.fakes.loopback import serve_on_loopback
+from tests.fakes.loopback import eventually, serve_on_loopback
 
 __all__ = ["EPHEMERAL", "FakeDiscord", "InteractionRecord", "RestCall"]
 
@@ -274,9 +273,7 @@ class FakeDiscord:
 
     async def wait_for(self, condition: Callable[[], bool], within: float = 10.0) -> None:
         """Poll until `condition` holds; the bot works in its own tasks, so there is no hook."""
-        async with asyncio.timeout(within):
-            while not condition():  # noqa: ASYNC110 - the condition is any test predicate
-                await asyncio.sleep(0.005)
+        await eventually(condition, within=within)
 
     def rest(self, method: str, path_part: str = "") -> list[RestCall]:
         return [c for c in self.calls if c.method == method and path_part in c.path]
