@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.disguise import Traced, needs_undoing, undisguise
+from bot.key_formats import PREFIX_WORDS
 from bot.key_reader import FoundKey, KeyReader
 
 MAX_KEY_LENGTH = 512
@@ -30,9 +31,27 @@ _CUT_ESCAPE = re.compile(
 )
 
 
+# The start of a key's prefix at the very end of growing text (spaces may fall inside it):
+# the next chunk may complete it, so it is held back, as the KeyReader would.
+_PARTIAL_PREFIX_AT_END = re.compile(
+    "(?:"
+    + "|".join(
+        r"\s*".join(re.escape(char) for char in word[:length])
+        for word in PREFIX_WORDS
+        for length in range(len(word) - 1, 0, -1)
+    )
+    + r")\s*$"
+)
+
+
 def _read(text: str, *, growing: bool) -> tuple[list[FoundKey], int]:
-    if not growing and not needs_undoing(text) and _MAYBE_PREFIX.search(text) is None:
-        return [], len(text)
+    if not needs_undoing(text) and _MAYBE_PREFIX.search(text) is None:
+        # Plain text with no key prefix, the common case for every chunk of an answer: no
+        # reader is built, so masking streamed output costs next to nothing per chunk.
+        if not growing:
+            return [], len(text)
+        partial = _PARTIAL_PREFIX_AT_END.search(text)
+        return [], len(text) if partial is None else partial.start()
     traced = undisguise(text) if needs_undoing(text) else Traced.of(text)
     if not growing and _MAYBE_PREFIX.search(traced.text) is None:
         return [], len(text)

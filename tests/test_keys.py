@@ -5,9 +5,15 @@ import string
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot.disguise import Traced
+from bot.key_reader import KeyReader
 from bot.keys import (
+    _MAYBE_PREFIX,
     KeyRefusal,
+    _read,
     contains_key,
     find_keys,
     lone_key,
@@ -181,3 +187,15 @@ def test_a_marked_key_is_found_whatever_its_body_reads_like(kind: str) -> None:
         key = kind + body
         assert find_keys(f"see {key} here") == [key], key
         assert key not in redact_keys(f"see {key} here")
+
+
+@given(st.text(alphabet="skgSK-_ aAb1\n\t", max_size=40))
+@settings(max_examples=500, deadline=None, database=None)
+def test_growing_plain_text_is_held_back_exactly_as_the_reader_would(text: str) -> None:
+    # scan_stream skips the reader for plain text with no key prefix; what it then holds
+    # back for the next chunk must be what the reader itself would have held back.
+    reader = KeyReader(text, Traced.of(text), growing=True)
+    found = reader.keys()
+    if found or _MAYBE_PREFIX.search(text):
+        return
+    assert _read(text, growing=True) == ([], reader.undecided)
