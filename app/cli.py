@@ -375,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.log.level if chosen or not console else "WARNING",
             json_lines=settings.log.format == "json",
             console=console,
+            http_requests=settings.log.http_requests,
         )
         match arguments.command:
             case "init":

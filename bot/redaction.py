@@ -18,6 +18,8 @@ from bot.keys import redact_keys
 OWN_LOGGERS = ("bot", "adapters", "storage", "app")
 # Request lines can carry query strings (tokens, signed URLs): never written, at any level.
 NEVER_LOGGED = ("aiohttp.access",)
+# HTTP clients that write one INFO line per request: quiet unless LOG_HTTP_REQUESTS is set.
+PER_REQUEST_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # What every LogRecord has; anything else on a record came through `extra=`.
 _RECORD_ATTRIBUTES = frozenset(
@@ -26,6 +28,8 @@ _RECORD_ATTRIBUTES = frozenset(
 )
 # Below this, libraries' records are dropped (see LibraryDebugFloor); the console raises it.
 _library_floor = logging.INFO
+# Below this, the HTTP clients' records are dropped; LOG_HTTP_REQUESTS lowers it to INFO.
+_per_request_floor = logging.WARNING
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
@@ -101,13 +105,18 @@ class LibraryDebugFloor(logging.Filter):
     In the console the floor is WARNING: there the terminal is the conversation, and each
     question would otherwise print the HTTP client's `HTTP Request:` line in the middle."""
 
-    def __init__(self, floor: int | None = None) -> None:
+    def __init__(self, floor: int | None = None, per_request_floor: int | None = None) -> None:
         super().__init__()
         self.floor = _library_floor if floor is None else floor
+        self.per_request_floor = (
+            _per_request_floor if per_request_floor is None else per_request_floor
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _within(record.name, NEVER_LOGGED):
             return False
+        if _within(record.name, PER_REQUEST_LOGGERS):
+            return record.levelno >= max(self.floor, self.per_request_floor)
         return record.levelno >= self.floor or _within(record.name, OWN_LOGGERS)
 
 
@@ -134,14 +143,23 @@ def guard_all_handlers() -> None:
             guard_handler(handler)
 
 
-def configure_logging(level: str, *, json_lines: bool = False, console: bool = False) -> None:
+def configure_logging(
+    level: str, *, json_lines: bool = False, console: bool = False, http_requests: bool = False
+) -> None:
     """Logs to stderr, as text or (`json_lines`) one JSON object per line; `console` holds
-    libraries at WARNING instead of INFO."""
-    global _library_floor
+    libraries at WARNING instead of INFO; `http_requests` writes the HTTP clients' line per
+    request (at INFO)."""
+    global _library_floor, _per_request_floor
     # The openai SDK reads OPENAI_LOG when it is imported and then raises its own logger to
     # that level and installs a root handler of its own; LOG_LEVEL is the only switch.
     os.environ.pop("OPENAI_LOG", None)
     _library_floor = logging.WARNING if console else logging.INFO
+    _per_request_floor = logging.INFO if http_requests else logging.WARNING
+    # The level as well as the filter: a record held back by its logger's level is never
+    # even made, which is what keeps a busy bot's logging cost per answer near zero. The
+    # filter still holds if a library lowers its own level later.
+    for name in PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(_per_request_floor)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

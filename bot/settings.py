@@ -146,6 +146,9 @@ class LogSettings(SettingsGroup):
     level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
     # json: one object per line, for a log shipper (bot/redaction.py JsonFormatter).
     format: LogFormat = Field(default="text", validation_alias="LOG_FORMAT")
+    # The HTTP client's `HTTP Request: POST ... 200` line for every provider call: off unless
+    # asked, since a busy bot would write (and scan for keys) one per answer.
+    http_requests: bool = Field(default=False, validation_alias="LOG_HTTP_REQUESTS")
 
     @field_validator("level", mode="before")
     @classmethod

@@ -11,9 +11,17 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bot.keys import mask_key
-from bot.redaction import KeyRedactionFilter, configure_logging, guard_all_handlers
+from bot.openai_gateway import OpenAIGateway
+from bot.redaction import (
+    PER_REQUEST_LOGGERS,
+    KeyRedactionFilter,
+    configure_logging,
+    guard_all_handlers,
+)
+from tests.fakes import openai_server
 from tests.fakes.core import make_key
 from tests.fakes.keys import FIXED_FORMATS
+from tests.fakes.openai_server import FakeOpenAI
 
 # Every library that logs payloads at DEBUG, by the logger names it uses; httpcore3 stands for
 # a transport not released yet, bolt's listener loggers are named after the app.
@@ -97,12 +105,15 @@ def test_configure_logging_masks_keys_on_stderr(capsys: pytest.CaptureFixture[st
 
 
 @pytest.fixture
-def configure() -> Iterator[Callable[[str], None]]:
+def configure() -> Iterator[Callable[..., None]]:
     """configure_logging as the CLI calls it; the root and the libraries' levels are put back."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in PAYLOAD_LOGGERS}
+    levels = {
+        name: logging.getLogger(name).level for name in (*PAYLOAD_LOGGERS, *PER_REQUEST_LOGGERS)
+    }
     yield configure_logging
+    configure_logging("INFO")
     root.handlers[:] = saved_handlers
     root.setLevel(saved_level)
     for name, level in levels.items():
@@ -121,7 +132,9 @@ def test_library_debug_is_never_written_whatever_its_logger_level(
     library.info("info-line")
     err = capsys.readouterr().err
     assert "debug-payload" not in err
-    assert "info-line" in err
+    # An HTTP client's INFO is its line per request: quiet unless LOG_HTTP_REQUESTS is set.
+    per_request = name.split(".")[0] in PER_REQUEST_LOGGERS
+    assert ("info-line" in err) is not per_request
 
 
 def test_slack_bolt_copying_the_root_level_cannot_open_the_floor(
@@ -192,3 +205,44 @@ def test_a_legacy_key_after_an_escaped_line_break_in_json_is_masked() -> None:
     logger.info("payload %s", json.dumps({"text": f"my key:\n{legacy}", "more": f"x\t{legacy}"}))
     assert legacy not in stream.getvalue()
     assert legacy[:7] + "..." in stream.getvalue()
+
+
+async def _provider_call_logs(
+    configure: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+    fake_openai: FakeOpenAI,
+    **options: bool,
+) -> str:
+    configure("INFO", **options)
+    key = make_key()
+    fake_openai.behaviours[key] = openai_server.VALID
+    gateway = OpenAIGateway(base_url=fake_openai.base_url, timeout=5)
+    try:
+        await gateway.list_models(key)
+    finally:
+        await gateway.close()
+    err = capsys.readouterr().err
+    assert key not in err
+    return err
+
+
+async def test_provider_requests_write_no_line_at_info_unless_asked(
+    configure: Callable[..., None], capsys: pytest.CaptureFixture[str], fake_openai: FakeOpenAI
+) -> None:
+    quiet = await _provider_call_logs(configure, capsys, fake_openai)
+    assert "HTTP Request:" not in quiet
+    asked = await _provider_call_logs(configure, capsys, fake_openai, http_requests=True)
+    assert asked.count("HTTP Request: GET") == 1
+
+
+@pytest.mark.parametrize("name", PER_REQUEST_LOGGERS)
+def test_a_library_lowering_its_own_level_cannot_bring_request_lines_back(
+    configure: Callable[..., None], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    configure("INFO")
+    logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger(name).info("HTTP Request: POST /v1/chat/completions")
+    logging.getLogger(name).warning("connection pool full")
+    err = capsys.readouterr().err
+    assert "HTTP Request:" not in err
+    assert "connection pool full" in err
