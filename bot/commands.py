@@ -180,7 +180,11 @@ class MemberCommands:
         return Reply(texts.NO_KEY_TO_REMOVE)
 
     async def model_for(self, member: Member, workspace_default: str | None = None) -> str:
-        return (await self._store.get_model(member)) or workspace_default or self._default_model
+        return self.model_of(await self._store.get_model(member), workspace_default)
+
+    def model_of(self, chosen: str | None, workspace_default: str | None) -> str:
+        """The member's own choice, else the workspace's default, else the operator's."""
+        return chosen or workspace_default or self._default_model
 
     async def key_info(self, member: Member) -> KeyInfo | None:
         stored = await self._store.get_key(member)
@@ -217,7 +221,11 @@ class MemberCommands:
         stored = await self._store.get_key(member)
         if stored is None:
             return None
-        return stored, self._vault.open(member, stored.sealed)
+        return stored, self.unseal(stored)
+
+    def unseal(self, stored: StoredKey) -> str:
+        """The plaintext of a row already read, for its owner's call; never cached."""
+        return self._vault.open(stored.member, stored.sealed)
 
     async def available_models(self, member: Member) -> list[str]:
         """The chat models the member's own key can list, for autocomplete; empty when the

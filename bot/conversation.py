@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from bot import texts
 from bot.commands import MemberCommands
-from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, WorkspaceConfig
+from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, TurnContext
 from bot.keys import redact_keys
 from bot.limits import MemberLimits
 from bot.masking_sink import KeyMaskingSink
@@ -166,7 +166,7 @@ class Conversation:
         self._clock = clock
 
     async def answer(
-        self, message: IncomingMessage, sink: ReplySink, *, config: WorkspaceConfig
+        self, message: IncomingMessage, sink: ReplySink, *, context: TurnContext
     ) -> TurnResult | None:
         """Answer with the asker's own key; None when no provider call was made, or when
         /forget stopped the turn."""
@@ -178,7 +178,7 @@ class Conversation:
         self._metrics.turn_started()
         try:
             return await self._turns.run(
-                message.member, self._answer(message, sink, config=config, watch=watch)
+                message.member, self._answer(message, sink, context=context, watch=watch)
             )
         finally:
             self._finished(message.member.platform, watch)
@@ -206,24 +206,28 @@ class Conversation:
         message: IncomingMessage,
         sink: ReplySink,
         *,
-        config: WorkspaceConfig,
+        context: TurnContext,
         watch: _TurnWatch,
     ) -> TurnResult | None:
         member = message.member
+        # Everything read from the database came in the context: one round trip per turn.
+        stored = context.key
+        if stored is None:
+            watch.outcome = NO_KEY_OUTCOME
+            await sink.private(texts.HOW_TO_SET_KEY)
+            return None
+        if stored.status == "invalid":
+            watch.outcome = KEY_INVALID_OUTCOME
+            await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
+            return None
+        model = self._commands.model_of(context.model, context.config.default_model)
         try:
-            opened = await self._commands.open_key(member)
-            if opened is None:
-                watch.outcome = NO_KEY_OUTCOME
-                await sink.private(texts.HOW_TO_SET_KEY)
-                return None
-            stored, api_key = opened
-            if stored.status == "invalid":
-                watch.outcome = KEY_INVALID_OUTCOME
-                await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
-                return None
-            model = await self._commands.model_for(member, config.default_model)
+            api_key = self._commands.unseal(stored)
             admission = await self._limits.admit(
-                member, server=message.server, workspace_caps=config.member_caps
+                member,
+                server=message.server,
+                member_caps=context.caps,
+                workspace_caps=context.config.member_caps,
             )
         except VaultError:
             watch.outcome = UNREADABLE_KEY_OUTCOME

@@ -16,7 +16,7 @@ from bot.admin import (
 from bot.audit import AuditEvent, AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation, TurnResult
-from bot.domain import IncomingMessage, Member, Reply, Severity, WorkspaceConfig
+from bot.domain import IncomingMessage, Member, Reply, Severity, TurnContext, WorkspaceConfig
 from bot.keys import contains_key, lone_key, scan_keys
 from bot.ports import ReplySink, Store, StoreError
 from bot.turns import TurnsInFlight
@@ -47,8 +47,13 @@ class ByokCore:
         self._ledger = ledger
         self._turns = turns
 
-    async def handle_message(self, message: IncomingMessage, sink: ReplySink) -> TurnResult | None:
-        """Handle one message the bot can read; returns the turn when a provider was asked."""
+    async def handle_message(
+        self, message: IncomingMessage, sink: ReplySink, *, context: TurnContext | None = None
+    ) -> TurnResult | None:
+        """Handle one message the bot can read; returns the turn when a provider was asked.
+
+        `context` is what the adapter already read with `read_turn_context` for this message,
+        so the turn makes no second round trip to the database."""
         if message.is_private:
             reply = await self._private_registration(message)
             if reply is not None:
@@ -59,27 +64,31 @@ class ByokCore:
             return None
         if not message.addressed or not message.text.strip():
             return None
-        try:
-            config = await self.workspace_config(message)
-        except StoreError:
-            log.error("no settings for %s: the database failed", message.member, exc_info=True)
-            await sink.private(texts.STORE_UNAVAILABLE)
-            return None
-        if not message.is_private and not config.allows(message.channel):
+        if context is None:
+            try:
+                context = await self._turn_context(message)
+            except StoreError:
+                log.error(
+                    "turn of %s not started: the database failed", message.member, exc_info=True
+                )
+                await sink.private(texts.STORE_UNAVAILABLE)
+                return None
+        if not message.is_private and not context.config.allows(message.channel):
             await sink.private(texts.CHANNEL_NOT_ALLOWED)
             return None
-        return await self._conversation.answer(message, sink, config=config)
+        return await self._conversation.answer(message, sink, context=context)
 
-    async def answers_in_thread(self, message: IncomingMessage) -> bool:
-        """Whether the admins want answers in a new thread (the default) here. A database
-        that cannot say gives the default: the turn itself then tells the member why."""
+    async def read_turn_context(self, message: IncomingMessage) -> TurnContext | None:
+        """What a turn on `message` needs from the database (the place's settings, say whether
+        to answer in a new thread), for an adapter to read before it builds its sink and hand
+        to handle_message. None when the database cannot say: the turn then tells why."""
         try:
-            return (await self.workspace_config(message)).threaded
+            return await self._turn_context(message)
         except StoreError:
-            return True
+            return None
 
-    async def workspace_config(self, message: IncomingMessage) -> WorkspaceConfig:
-        return await self.store.get_workspace_config(message.member.platform, message.server)
+    async def _turn_context(self, message: IncomingMessage) -> TurnContext:
+        return await self.store.turn_context(message.member, server=message.server)
 
     async def configure_workspace(
         self,

@@ -162,3 +162,14 @@ class WorkspaceConfig:
 
     def allows(self, channel: str) -> bool:
         return not self.allowed_channels or channel in self.allowed_channels
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What a turn needs from the Store before its provider call, read in one round trip: the
+    settings of the place it was asked in, and the asker's key, model and caps."""
+
+    config: WorkspaceConfig
+    key: StoredKey | None
+    model: str | None
+    caps: dict[CapPeriod, Cap] = field(default_factory=dict)

@@ -176,13 +176,19 @@ class MemberLimits:
         self._clock = clock
 
     async def admit(
-        self, member: Member, *, server: str, workspace_caps: Mapping[CapPeriod, Cap]
+        self,
+        member: Member,
+        *,
+        server: str,
+        member_caps: Mapping[CapPeriod, Cap],
+        workspace_caps: Mapping[CapPeriod, Cap],
     ) -> Admission | str:
         """A granted turn, or the private reason it is refused, before any provider call.
 
-        Caps are read first (reads only); then the slot and the minute's window are checked
-        and taken in one Store transaction, the turn's only write before its answer."""
-        refusal = await self._cap_refusal(member, server, workspace_caps)
+        The caps came with the turn's context; spending is read only when there is a cap to
+        hold it against. Then the slot and the minute's window are checked and taken in one
+        Store transaction, the turn's only write before its answer."""
+        refusal = await self._cap_refusal(member, server, member_caps, workspace_caps)
         if refusal is not None:
             return refusal
         lease = Lease(
@@ -202,11 +208,15 @@ class MemberLimits:
         )
 
     async def _cap_refusal(
-        self, member: Member, server: str, workspace_caps: Mapping[CapPeriod, Cap]
+        self,
+        member: Member,
+        server: str,
+        member_caps: Mapping[CapPeriod, Cap],
+        workspace_caps: Mapping[CapPeriod, Cap],
     ) -> str | None:
         now = self._ledger.now()
         checks: list[tuple[CapPeriod, Cap, str | None]] = [
-            (period, cap, None) for period, cap in (await self._store.get_caps(member)).items()
+            (period, cap, None) for period, cap in member_caps.items()
         ]
         if server:
             checks += [(period, cap, server) for period, cap in workspace_caps.items()]

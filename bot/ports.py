@@ -20,6 +20,7 @@ from bot.domain import (
     Member,
     ModelUsage,
     StoredKey,
+    TurnContext,
     UsageRecord,
     WorkspaceConfig,
 )
@@ -264,6 +265,11 @@ class Store(AttemptLog, OnceLog, Protocol):
         ...
 
     async def get_workspace_config(self, platform: str, workspace: str) -> WorkspaceConfig: ...
+
+    async def turn_context(self, member: Member, *, server: str) -> TurnContext:
+        """The settings of `member`'s platform and `server`, and the member's key, model and
+        caps, in one read: a turn makes one round trip to the database before its call."""
+        ...
 
     async def save_workspace_config(self, config: WorkspaceConfig) -> None: ...
 

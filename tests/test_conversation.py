@@ -11,7 +11,7 @@ import pytest
 from app.services import Services
 from bot import texts
 from bot.conversation import RetryPolicy, build_messages, estimate_tokens
-from bot.domain import HistoryTurn
+from bot.domain import HistoryTurn, Member, TurnContext
 from bot.ports import FailureKind
 from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
@@ -388,13 +388,13 @@ async def test_a_failure_before_streaming_frees_the_members_turn(
     services: Services, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await with_key(services, fake_openai, ALICE)
-    real_get_model = services.store.get_model
+    real_turn_context = services.store.turn_context
 
-    async def broken_once(member: object) -> str | None:
-        monkeypatch.setattr(services.store, "get_model", real_get_model)
+    async def broken_once(member: Member, *, server: str) -> TurnContext:
+        monkeypatch.setattr(services.store, "turn_context", real_turn_context)
         raise RuntimeError("the database hiccuped")
 
-    monkeypatch.setattr(services.store, "get_model", broken_once)
+    monkeypatch.setattr(services.store, "turn_context", broken_once)
     with pytest.raises(RuntimeError):
         await services.core.handle_message(ask(ALICE, "hi"), RecordingSink())
     again = RecordingSink()

@@ -11,7 +11,7 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.sink import DiscordSink
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.domain import HistoryTurn, IncomingMessage, Member
+from bot.domain import HistoryTurn, IncomingMessage, Member, TurnContext
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,16 @@ class MessageRouter:
         channel = await self._resolve_channel(message)
         incoming = await self._translate(message, channel, me.id, edited=edited)
         open_thread = False
+        context: TurnContext | None = None
         if (
             incoming.addressed
             and not incoming.is_private
             and not isinstance(channel, discord.Thread)
         ):
-            open_thread = await self._core.answers_in_thread(incoming)
+            # Read once, here, for the thread decision and then by the turn itself. A
+            # database that cannot say gives a new thread: the turn then tells why.
+            context = await self._core.read_turn_context(incoming)
+            open_thread = context is None or context.config.threaded
         sink = DiscordSink(
             message=message,
             question=incoming.text,
@@ -64,7 +68,7 @@ class MessageRouter:
             timing=self._options.timing,
             background=self._background,
         )
-        await self._core.handle_message(incoming, sink)
+        await self._core.handle_message(incoming, sink, context=context)
 
     async def _resolve_channel(self, message: discord.Message) -> discord.abc.Messageable:
         channel = message.channel

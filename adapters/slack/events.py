@@ -27,7 +27,7 @@ from adapters.slack.payloads import (
     UninstallEvent,
 )
 from adapters.slack.sink import Place, SlackReplySink
-from bot.domain import HistoryTurn, IncomingMessage, Member
+from bot.domain import HistoryTurn, IncomingMessage, Member, TurnContext
 from bot.keys import contains_key
 from bot.ports import OnceLog, StoreError
 
@@ -209,8 +209,12 @@ class EventListeners:
             history=history,
         )
         thread_ts: str | None = in_thread
+        turn: TurnContext | None = None
         if thread_ts is None and not private and addressed:
-            thread_ts = ts if await bridge.core.answers_in_thread(message) else None
+            # Read once, here, for the thread decision and then by the turn itself. A
+            # database that cannot say gives a new thread: the turn then tells why.
+            turn = await bridge.core.read_turn_context(message)
+            thread_ts = ts if turn is None or turn.config.threaded else None
         sink = SlackReplySink(
             client=client,
             place=Place(
@@ -224,7 +228,7 @@ class EventListeners:
             streams=bridge.streams,
             pacing=bridge.pacing,
         )
-        await bridge.core.handle_message(message, sink)
+        await bridge.core.handle_message(message, sink, context=turn)
         if private and contains_key(text):
             await self._republish(client, member)
 

@@ -9,11 +9,14 @@ from storage.postgres.keys import KeyRows
 from storage.postgres.rows import RowCopy
 from storage.postgres.shared import SharedStateRows
 from storage.postgres.spending import SpendingRows
+from storage.postgres.turns import TurnRows
 from storage.postgres.workspaces import WorkspaceRows
 
 __all__ = ["PostgresStore", "migrations"]
 
 
-class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, RowCopy):
+class PostgresStore(
+    KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, TurnRows, RowCopy
+):
     """Every method of the Store protocol, and whole tables in and out for copy-db, on
     PostgreSQL."""

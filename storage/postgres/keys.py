@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
 from storage.columns import member_key
 from storage.postgres.connection import PostgresConnection, affected, utc
 
 _MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
+# What stored_key reads, in this order.
+KEY_COLUMNS = ("sealed", "masked", "status", "set_at", "validated_at", "last_used_at", "key_id")
+
+
+def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
+    """A member_keys row, its KEY_COLUMNS in order."""
+    sealed, masked, status, set_at, validated_at, last_used_at, key_id = row[: len(KEY_COLUMNS)]
+    state: KeyStatus = "valid" if status == "valid" else "invalid"
+    return StoredKey(
+        member=member,
+        key_id=str(key_id),
+        sealed=bytes(sealed),
+        masked=str(masked),
+        status=state,
+        set_at=set_at,
+        validated_at=validated_at,
+        last_used_at=last_used_at,
+    )
 
 
 class KeyRows(PostgresConnection):
@@ -50,23 +69,11 @@ class KeyRows(PostgresConnection):
 
     async def get_key(self, member: Member) -> StoredKey | None:
         row = await self._one(
-            "SELECT sealed, masked, status, set_at, validated_at, last_used_at, key_id"
+            f"SELECT {', '.join(KEY_COLUMNS)}"  # noqa: S608 - column names are constants
             " FROM member_keys WHERE platform = $1 AND workspace = $2 AND user_id = $3",
             member_key(member),
         )
-        if row is None:
-            return None
-        status: KeyStatus = "valid" if row["status"] == "valid" else "invalid"
-        return StoredKey(
-            member=member,
-            key_id=str(row["key_id"]),
-            sealed=bytes(row["sealed"]),
-            masked=str(row["masked"]),
-            status=status,
-            set_at=row["set_at"],
-            validated_at=row["validated_at"],
-            last_used_at=row["last_used_at"],
-        )
+        return None if row is None else stored_key(member, tuple(row))
 
     async def _update_key(
         self, member: Member, key_id: str, assignment: str, *values: object

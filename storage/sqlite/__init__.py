@@ -8,11 +8,14 @@ from storage.sqlite.keys import KeyRows
 from storage.sqlite.rows import RowCopy
 from storage.sqlite.shared import SharedStateRows
 from storage.sqlite.spending import SpendingRows
+from storage.sqlite.turns import TurnRows
 from storage.sqlite.workspaces import WorkspaceRows
 
 __all__ = ["SqliteStore", "migrations"]
 
 
-class SqliteStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, RowCopy):
+class SqliteStore(
+    KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, TurnRows, RowCopy
+):
     """Every method of the Store protocol, and whole tables in and out for copy-db, on
     SQLite."""

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,13 +214,17 @@ class SqliteConnection:
 
     # Reads fetch everything in one call, so no statement stays open across an await: an open
     # one would make a WAL checkpoint fail with "database table is locked".
-    async def _all(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
+    async def _all(
+        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[sqlite3.Row]:
         try:
             return list(await self._db.execute_fetchall(sql, parameters))
         except (sqlite3.Error, OSError) as error:
             raise StoreError(f"database read failed: {error}") from error
 
-    async def _one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
+    async def _one(
+        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
+    ) -> sqlite3.Row | None:
         rows = await self._all(sql, parameters)
         return rows[0] if rows else None
 

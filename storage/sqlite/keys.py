@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
 from storage.columns import member_key
 from storage.sqlite.connection import SqliteConnection, iso_time, parse_time
 
 _MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
+# What stored_key reads, in this order.
+KEY_COLUMNS = ("sealed", "masked", "status", "set_at", "validated_at", "last_used_at", "key_id")
+
+
+def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
+    """A member_keys row, its KEY_COLUMNS in order."""
+    sealed, masked, status, set_at, validated_at, last_used_at, key_id = row[: len(KEY_COLUMNS)]
+    set_time = parse_time(set_at)
+    assert set_time is not None
+    state: KeyStatus = "valid" if status == "valid" else "invalid"
+    return StoredKey(
+        member=member,
+        key_id=str(key_id),
+        sealed=bytes(sealed),
+        masked=str(masked),
+        status=state,
+        set_at=set_time,
+        validated_at=parse_time(validated_at),
+        last_used_at=parse_time(last_used_at),
+    )
 
 
 class KeyRows(SqliteConnection):
@@ -47,25 +68,11 @@ class KeyRows(SqliteConnection):
 
     async def get_key(self, member: Member) -> StoredKey | None:
         row = await self._one(
-            "SELECT sealed, masked, status, set_at, validated_at, last_used_at, key_id"
+            f"SELECT {', '.join(KEY_COLUMNS)}"  # noqa: S608 - column names are constants
             " FROM member_keys WHERE platform = ? AND workspace = ? AND user_id = ?",
             member_key(member),
         )
-        if row is None:
-            return None
-        status: KeyStatus = "valid" if row[2] == "valid" else "invalid"
-        set_at = parse_time(row[3])
-        assert set_at is not None
-        return StoredKey(
-            member=member,
-            key_id=str(row[6]),
-            sealed=bytes(row[0]),
-            masked=str(row[1]),
-            status=status,
-            set_at=set_at,
-            validated_at=parse_time(row[4]),
-            last_used_at=parse_time(row[5]),
-        )
+        return None if row is None else stored_key(member, row)
 
     async def _update_key(
         self, member: Member, key_id: str, assignment: str, *values: object

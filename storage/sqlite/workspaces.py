@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from bot.domain import Cap, WorkspaceConfig
 from storage.columns import cap_period, cap_unit
 from storage.sqlite.connection import SqliteConnection
 
+# What workspace_config reads, in this order.
+CONFIG_COLUMNS = ("allowed_channels", "default_model", "threaded", "member_caps")
+
+
+def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -> WorkspaceConfig:
+    """A workspace_config row (its CONFIG_COLUMNS in order), or the defaults when there is
+    none (NULLs in every column, as an outer join gives)."""
+    if row is None or row[0] is None:
+        return WorkspaceConfig(platform=platform, workspace=workspace)
+    allowed, default_model, threaded, caps = row[: len(CONFIG_COLUMNS)]
+    return WorkspaceConfig(
+        platform=platform,
+        workspace=workspace,
+        allowed_channels=frozenset(json.loads(allowed)),
+        default_model=default_model,
+        threaded=bool(threaded),
+        member_caps={
+            cap_period(period): Cap(float(cap["amount"]), cap_unit(cap["unit"]))
+            for period, cap in json.loads(caps).items()
+        },
+    )
+
 
 class WorkspaceRows(SqliteConnection):
     async def get_workspace_config(self, platform: str, workspace: str) -> WorkspaceConfig:
         row = await self._one(
-            "SELECT allowed_channels, default_model, threaded, member_caps FROM workspace_config"
+            f"SELECT {', '.join(CONFIG_COLUMNS)} FROM workspace_config"  # noqa: S608 - constants
             " WHERE platform = ? AND workspace = ?",
             (platform, workspace),
         )
-        if row is None:
-            return WorkspaceConfig(platform=platform, workspace=workspace)
-        return WorkspaceConfig(
-            platform=platform,
-            workspace=workspace,
-            allowed_channels=frozenset(json.loads(row[0])),
-            default_model=row[1],
-            threaded=bool(row[2]),
-            member_caps={
-                cap_period(period): Cap(float(cap["amount"]), cap_unit(cap["unit"]))
-                for period, cap in json.loads(row[3]).items()
-            },
-        )
+        return workspace_config(platform, workspace, row)
 
     async def save_workspace_config(self, config: WorkspaceConfig) -> None:
         async with self._transaction() as db:

@@ -1,0 +1,53 @@
+"""What a turn reads before its provider call, in one query."""
+
+from __future__ import annotations
+
+import json
+
+from bot.domain import Cap, CapPeriod, Member, TurnContext
+from storage.columns import cap_period, cap_unit, member_key
+from storage.postgres.connection import PostgresConnection
+from storage.postgres.keys import KEY_COLUMNS, stored_key
+from storage.postgres.workspaces import CONFIG_COLUMNS, workspace_config
+
+# One query is one round trip to the server: the member's key row and the workspace's row are
+# outer-joined to a single row, the model and the caps are sub-selects (the caps as a JSON
+# array, so any number of them fits the one row).
+_TURN_CONTEXT = (
+    "SELECT "  # noqa: S608 - column names are constants
+    + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
+    + ", "
+    + ", ".join(f"w.{column}" for column in CONFIG_COLUMNS)
+    + ", (SELECT model FROM member_prefs"
+    " WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
+    ", (SELECT COALESCE(json_agg(json_build_array(period, unit, amount)), '[]')::text"
+    " FROM member_caps WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
+    " FROM (SELECT 1) AS one"
+    " LEFT JOIN member_keys AS k"
+    " ON k.platform = $1 AND k.workspace = $2 AND k.user_id = $3"
+    " LEFT JOIN workspace_config AS w ON w.platform = $1 AND w.workspace = $4"
+)
+
+
+class TurnRows(PostgresConnection):
+    async def turn_context(self, member: Member, *, server: str) -> TurnContext:
+        platform, workspace, user = member_key(member)
+        row = await self._one(_TURN_CONTEXT, (platform, workspace, user, server))
+        assert row is not None  # the outer joins always give one row
+        values = tuple(row)
+        key_end = len(KEY_COLUMNS)
+        config_end = key_end + len(CONFIG_COLUMNS)
+        model, caps = values[config_end], values[config_end + 1]
+        return TurnContext(
+            config=workspace_config(platform, server, values[key_end:config_end]),
+            key=None if values[0] is None else stored_key(member, values[:key_end]),
+            model=str(model) if model else None,
+            caps=_caps(caps),
+        )
+
+
+def _caps(encoded: str | None) -> dict[CapPeriod, Cap]:
+    return {
+        cap_period(period): Cap(float(amount), cap_unit(unit))
+        for period, unit, amount in json.loads(encoded or "[]")
+    }

@@ -1,0 +1,55 @@
+"""What a turn reads before its provider call, in one statement."""
+
+from __future__ import annotations
+
+import json
+
+from bot.domain import Cap, CapPeriod, Member, TurnContext
+from storage.columns import cap_period, cap_unit, member_key
+from storage.sqlite.connection import SqliteConnection
+from storage.sqlite.keys import KEY_COLUMNS, stored_key
+from storage.sqlite.workspaces import CONFIG_COLUMNS, workspace_config
+
+# One statement is one hop to aiosqlite's thread and one read of the file: the member's key
+# row and the workspace's row are outer-joined to a single row, the model and the caps are
+# sub-selects (the caps as a JSON array, so any number of them fits the one row).
+_TURN_CONTEXT = (
+    "SELECT "  # noqa: S608 - column names are constants
+    + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
+    + ", "
+    + ", ".join(f"w.{column}" for column in CONFIG_COLUMNS)
+    + ", (SELECT model FROM member_prefs"
+    " WHERE platform = :platform AND workspace = :workspace AND user_id = :user)"
+    ", (SELECT json_group_array(json_array(period, unit, amount)) FROM member_caps"
+    " WHERE platform = :platform AND workspace = :workspace AND user_id = :user)"
+    " FROM (SELECT 1)"
+    " LEFT JOIN member_keys AS k"
+    " ON k.platform = :platform AND k.workspace = :workspace AND k.user_id = :user"
+    " LEFT JOIN workspace_config AS w ON w.platform = :platform AND w.workspace = :server"
+)
+
+
+class TurnRows(SqliteConnection):
+    async def turn_context(self, member: Member, *, server: str) -> TurnContext:
+        platform, workspace, user = member_key(member)
+        row = await self._one(
+            _TURN_CONTEXT,
+            {"platform": platform, "workspace": workspace, "user": user, "server": server},
+        )
+        assert row is not None  # the outer joins always give one row
+        key_end = len(KEY_COLUMNS)
+        config_end = key_end + len(CONFIG_COLUMNS)
+        model, caps = row[config_end], row[config_end + 1]
+        return TurnContext(
+            config=workspace_config(platform, server, row[key_end:config_end]),
+            key=None if row[0] is None else stored_key(member, row[:key_end]),
+            model=str(model) if model else None,
+            caps=_caps(caps),
+        )
+
+
+def _caps(encoded: str | None) -> dict[CapPeriod, Cap]:
+    return {
+        cap_period(period): Cap(float(amount), cap_unit(unit))
+        for period, unit, amount in json.loads(encoded or "[]")
+    }
