@@ -4,12 +4,14 @@ contract both engines share is tests/test_store_contract.py."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiosqlite
+import pytest
 
 from bot.domain import Member
+from bot.ports import Lease, RateWindow, StoreError
 from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")
@@ -88,5 +90,38 @@ async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path:
         # Readers keep statements going while every delete commits and checkpoints the WAL.
         await asyncio.gather(*(reader() for _ in range(8)), deleter())
         assert deleted == [True] * len(members)
+    finally:
+        await store.close()
+
+
+async def test_a_shared_state_write_that_fails_changes_nothing_and_keeps_keys_durable(
+    tmp_path: Path,
+) -> None:
+    """Leases, windows and tokens are written in one hop to the connection's thread, at
+    synchronous=NORMAL: a failure inside rolls back, says StoreError, and leaves the
+    connection as a key write needs it (no transaction open, synchronous=FULL)."""
+    path = tmp_path / "s.sqlite3"
+    await SqliteStore.migrate(path)
+    store = await SqliteStore.open(path)
+    try:
+        window = RateWindow("questions:x", limit=5, span=timedelta(minutes=1))
+        lease = Lease(bucket="turns:x", holder="h1", limit=1)
+        # A trigger makes the lease's INSERT fail after the window was counted in the same
+        # transaction: the count must be rolled back with it.
+        await store._db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON turn_leases"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        until = NOW + timedelta(seconds=30)
+        with pytest.raises(StoreError, match="disk says no"):
+            await store.take_lease(lease, windows=[window], now=NOW, until=until)
+        assert await _pragma(store, "synchronous") == 2  # FULL
+        assert not store._db.in_transaction
+        rows = await store._db.execute_fetchall("SELECT COUNT(*) FROM rate_attempts")
+        assert next(iter(rows))[0] == 0
+        await store._db.execute("DROP TRIGGER refuse")
+        assert await store.take_lease(lease, windows=[window], now=NOW, until=until) is None
+        await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
+        assert await store.get_key(ALICE) is not None
     finally:
         await store.close()

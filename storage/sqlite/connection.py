@@ -7,11 +7,11 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 import aiosqlite
 
@@ -27,6 +27,7 @@ from storage.schema import (
 )
 
 log = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 BUSY_TIMEOUT_MS = 5000
 # A checkpoint waits this long for another process's readers, then tries again later: it
@@ -182,18 +183,10 @@ class SqliteConnection:
         await self._db.close()
 
     @asynccontextmanager
-    async def _transaction(self, *, ephemeral: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction; the engine's errors come out as StoreError, after the
-        rollback, so a failed write is known to have changed nothing.
-
-        `ephemeral` commits without waiting for the disk (synchronous=NORMAL), for the
-        shared state on a turn's path: leases, attempt windows, answer-once tokens. A power
-        cut may lose the last few such commits, never corrupt the file, and they matter only
-        to a process that died with the machine anyway; keys and usage keep FULL (and the
-        next FULL commit syncs the WAL, the NORMAL frames before it included)."""
+        rollback, so a failed write is known to have changed nothing."""
         async with self._write_lock:
-            if ephemeral:
-                await self._pragma("PRAGMA synchronous = NORMAL")
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
@@ -207,10 +200,54 @@ class SqliteConnection:
                 if isinstance(error, sqlite3.Error | OSError):
                     raise StoreError(f"database write failed: {error}") from error
                 raise
+
+    async def _in_one_hop(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
+        """`work` as one ephemeral write transaction, run whole in aiosqlite's thread: one
+        hand-over there and back instead of one per statement. On the turn's path (leases,
+        attempt windows, answer-once tokens) those hand-overs are most of what the database
+        costs the bot's CPU.
+
+        Ephemeral: it commits without waiting for the disk (synchronous=NORMAL). A power cut
+        may lose the last few such commits, never corrupt the file, and they matter only to
+        a process that died with the machine anyway; keys and usage keep FULL (and the next
+        FULL commit syncs the WAL, the NORMAL frames before it included).
+
+        aiosqlite has no public call for "run this function in the connection's thread";
+        `_execute` is the one its own methods use (the version is pinned in the lock files,
+        and every shared-state test runs through here)."""
+
+        def transaction() -> Result:
+            connection = self._db._conn
+            connection.execute("PRAGMA synchronous = NORMAL")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(connection)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+                return result
             finally:
-                if ephemeral:
-                    # Still under the write lock: no key write ever runs with NORMAL.
-                    await asyncio.shield(self._pragma("PRAGMA synchronous = FULL"))
+                # No key write ever runs with NORMAL (see _transaction).
+                connection.execute("PRAGMA synchronous = FULL")
+
+        async with self._write_lock:
+            try:
+                # Shielded: once handed over, the transaction runs to its end in the thread
+                # whatever happens here, so the lock is held until it has.
+                hop: asyncio.Future[Result] = asyncio.ensure_future(
+                    self._db._execute(transaction)  # type: ignore[no-untyped-call]
+                )
+                try:
+                    return await asyncio.shield(hop)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(BaseException):
+                        await hop
+                    raise
+            except (sqlite3.Error, OSError) as error:
+                raise StoreError(f"database write failed: {error}") from error
 
     # Reads fetch everything in one call, so no statement stays open across an await: an open
     # one would make a WAL checkpoint fail with "database table is locked".
