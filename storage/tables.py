@@ -103,6 +103,19 @@ TABLES: tuple[Table, ...] = (
         ),
         identity="id",
     ),
+    # Copied sealed, never opened: the target serves every installed workspace with the same
+    # master keys.
+    Table(
+        name="installations",
+        columns=(
+            ("platform", "text"),
+            ("org", "text"),
+            ("workspace", "text"),
+            ("user_id", "text"),
+            ("sealed", "bytes"),
+            ("installed_at", "time"),
+        ),
+    ),
     # The state processes share is copied too, so its promises hold across the move: an
     # event answered before it is not answered again after it, and key-check tries still
     # count. Every row expires by itself; a lease of a stopped process frees its slot then.
@@ -117,6 +130,11 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="turn_leases",
         columns=(("bucket", "text"), ("holder", "text"), ("expires_at", "seconds")),
+    ),
+    # An install begun before the move can be finished after it.
+    Table(
+        name="oauth_states",
+        columns=(("state", "text"), ("expires_at", "seconds")),
     ),
 )
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bridge import (
@@ -92,10 +93,13 @@ class EventListeners:
         bridge: Bridge,
         *,
         once: OnceLog,
+        installations: AsyncInstallationStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`installations`: OAuth mode's, where an uninstall deletes the workspace's own."""
         self._bridge = bridge
         self._once = once
+        self._installations = installations
         self._clock = clock
 
     async def _first_delivery(self, body: EventEnvelope) -> bool:
@@ -166,6 +170,17 @@ class EventListeners:
     async def on_uninstall(self, event: UninstallEvent, context: AsyncBoltContext) -> None:
         if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only members' user tokens were revoked; the bot still works here
+        if self._installations is not None:
+            # Its bot token no longer works: the installation goes first, so nothing is
+            # answered there meanwhile.
+            self._bridge.tasks.spawn(
+                self._uninstalled(
+                    self._installations,
+                    enterprise_id=context.enterprise_id,
+                    team_id=None if context.is_enterprise_install else context.team_id,
+                ),
+                name="slack-uninstall-installation",
+            )
         if context.enterprise_id and not context.is_enterprise_install:
             # Keys on Grid belong to the whole org; one workspace leaving does not end them,
             # only that workspace's own settings.
@@ -182,6 +197,15 @@ class EventListeners:
             log.warning("uninstall event without a team id; nothing deleted")
             return
         self._bridge.tasks.spawn(self._forget(workspace), name="slack-uninstall")
+
+    @staticmethod
+    async def _uninstalled(
+        installations: AsyncInstallationStore, *, enterprise_id: str | None, team_id: str | None
+    ) -> None:
+        try:
+            await installations.async_delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        except StoreError:
+            log.error("the installation of %s could not be deleted", team_id or enterprise_id)
 
     async def _forget(self, workspace: str) -> None:
         await self._bridge.core.forget_workspace(PLATFORM, workspace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from storage.postgres.audit import AuditRows
 from storage.postgres.connection import migrations
+from storage.postgres.installations import InstallationRows
 from storage.postgres.keys import KeyRows
 from storage.postgres.rows import RowCopy
 from storage.postgres.shared import SharedStateRows
@@ -14,6 +15,14 @@ from storage.postgres.workspaces import WorkspaceRows
 __all__ = ["PostgresStore", "migrations"]
 
 
-class PostgresStore(KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, RowCopy):
+class PostgresStore(
+    KeyRows,
+    SpendingRows,
+    AuditRows,
+    WorkspaceRows,
+    SharedStateRows,
+    InstallationRows,
+    RowCopy,
+):
     """Every method of the Store protocol, and whole tables in and out for copy-db, on
     PostgreSQL."""
