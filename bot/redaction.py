@@ -48,8 +48,9 @@ def _redact(text: str) -> str:
 
 
 class KeyRedactionFilter(logging.Filter):
-    """Masks key-shaped strings (and Slack tokens) in the message, its arguments, tracebacks, stack info and
-    fields passed with `extra=`; it runs before any formatter, so every format is masked."""
+    """Masks key-shaped strings and Slack tokens in the message, its arguments, tracebacks,
+    stack info and fields passed with `extra=`; it runs before any formatter, so every format
+    is masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = _redact(record.getMessage()), None

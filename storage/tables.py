@@ -116,6 +116,11 @@ TABLES: tuple[Table, ...] = (
             ("installed_at", "time"),
         ),
     ),
+    # An install begun before the move can be finished after it.
+    Table(
+        name="oauth_states",
+        columns=(("state", "text"), ("expires_at", "seconds")),
+    ),
     # The state processes share is copied too, so its promises hold across the move: an
     # event answered before it is not answered again after it, and key-check tries still
     # count. Every row expires by itself; a lease of a stopped process frees its slot then.
@@ -130,11 +135,6 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="turn_leases",
         columns=(("bucket", "text"), ("holder", "text"), ("expires_at", "seconds")),
-    ),
-    # An install begun before the move can be finished after it.
-    Table(
-        name="oauth_states",
-        columns=(("state", "text"), ("expires_at", "seconds")),
     ),
 )
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from adapters.slack.app import INSTALL_PATH, OAuthInstalls, build_app, web_client
 from adapters.slack.bridge import Bridge
-from adapters.slack.installations import SealedInstallationStore, StoredOAuthStateStore
+from adapters.slack.installations import (
+    STATE_LIFETIME,
+    SealedInstallationStore,
+    StoredOAuthStateStore,
+)
 from adapters.slack.render import MESSAGE_LIMIT
 from adapters.slack.runner import EVENTS_PATH, EventsEndpoint, SlackAdapter
 from adapters.slack.settings import SlackSettings
@@ -34,6 +40,7 @@ def create_slack_adapter(
     min_update_interval: float = 1.0,
     message_limit: int = MESSAGE_LIMIT,
     ack_budget: float = 2.5,
+    install_lifetime: timedelta = STATE_LIFETIME,
 ) -> SlackAdapter:
     """The adapter for `byok-bot run`; raises AdapterConfigError naming a missing setting.
     `once` (the Store) remembers signed requests and answered events for every worker.
@@ -50,7 +57,9 @@ def create_slack_adapter(
             "SLACK_APP_TOKEN: must be an app-level token starting with xapp- (Socket Mode)"
         )
     secret = settings.signing_secret
-    oauth = _oauth_installs(settings, app_token=app_token, installs=installs, vault=vault)
+    oauth = _oauth_installs(
+        settings, app_token=app_token, installs=installs, vault=vault, lifetime=install_lifetime
+    )
     token: str | None = None
     if oauth is None:
         if settings.bot_token is None:
@@ -94,6 +103,7 @@ def _oauth_installs(
     app_token: str | None,
     installs: InstallationRecords | None,
     vault: KeyVault | None,
+    lifetime: timedelta,
 ) -> OAuthInstalls | None:
     """OAuth mode's stores, or None in single-token mode; a setting that does not fit
     either mode is refused in one line."""
@@ -122,5 +132,5 @@ def _oauth_installs(
         client_id=settings.client_id.get_secret_value(),
         client_secret=settings.client_secret.get_secret_value(),
         installations=SealedInstallationStore(records=installs, vault=vault),
-        states=StoredOAuthStateStore(records=installs),
+        states=StoredOAuthStateStore(records=installs, lifetime=lifetime),
     )
