@@ -4,18 +4,13 @@ oauth.v2.access, signed events from each workspace, the real Store on both engin
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
-import aiohttp
 import asyncpg
 import pytest
 
@@ -35,13 +30,13 @@ from tests.fakes.core import make_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import oauth_settings
-from tests.slack.requests import Answer, SlackSender
+from tests.slack.installs import Browser, Installed
+from tests.slack.requests import SlackSender
 
 TEAM_A = "TAAAA"
 TEAM_B = "TBBBB"
 CHANNEL_A = "CAAAA"
 CHANNEL_B = "CBBBB"
-COOKIE = "slack-app-oauth-state"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -52,79 +47,18 @@ def database_url(request: pytest.FixtureRequest, db_path: Path) -> str:
     return f"sqlite:///{db_path}"
 
 
-@dataclass
-class Installed:
-    team: str
-    token: str
-    sender: SlackSender
-
-
-@dataclass
-class InstallPage:
-    status: int
-    html: str
-    # The state in the "Add to Slack" link, and the one in the cookie set for the browser.
-    link_state: str
-    cookie_state: str
-    scopes: list[str]
-
-
-class OAuthBot:
-    """The running process as an installer's browser and Slack's servers meet it."""
+class OAuthBot(Browser):
+    """The process's HTTP server with the adapter attached, as the installer's browser and
+    Slack's servers meet it."""
 
     def __init__(self, *, server: HttpServer, adapter: SlackAdapter, fake: FakeSlack) -> None:
-        self.base = f"http://127.0.0.1:{server.port}"
+        super().__init__(f"http://127.0.0.1:{server.port}", fake)
         self.server = server
         self.adapter = adapter
-        self.fake = fake
 
     async def close(self) -> None:
         await self.adapter.close()
         await self.server.close()
-
-    async def _get(self, path: str, *, cookie: str | None = None) -> tuple[int, str, Any]:
-        headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else {}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{self.base}{path}", headers=headers, allow_redirects=False) as response,
-        ):
-            return response.status, await response.text(), response.headers
-
-    async def install_page(self) -> InstallPage:
-        status, text, headers = await self._get("/slack/install")
-        (cookie,) = [c for c in headers.getall("Set-Cookie") if c.startswith(f"{COOKIE}=")]
-        match = re.search(r'href="(https://slack\.com/oauth/v2/authorize\?[^"]+)"', text)
-        assert match is not None, text
-        query = parse_qs(urlsplit(html.unescape(match.group(1))).query, keep_blank_values=True)
-        return InstallPage(
-            status=status,
-            html=text,
-            link_state=query["state"][0],
-            cookie_state=cookie.split(";", 1)[0].split("=", 1)[1],
-            scopes=query["scope"][0].split(","),
-        )
-
-    async def redirect(self, *, code: str, state: str, cookie: str | None) -> Answer:
-        """The installer's browser coming back from Slack with the code."""
-        query = urlencode({"code": code, "state": state})
-        status, text, _ = await self._get(f"/slack/oauth_redirect?{query}", cookie=cookie)
-        return Answer(status, text)
-
-    async def install(self, team: str, **grid: Any) -> Installed:
-        page = await self.install_page()
-        code = self.fake.authorize(team, **grid)
-        done = await self.redirect(code=code, state=page.link_state, cookie=page.cookie_state)
-        assert done.status == 200, done.text
-        (token,) = [t for t, workspace in self.fake.installed.items() if workspace.team == team]
-        sender = SlackSender(f"{self.base}/slack/events", team=team, **_sender_grid(grid))
-        return Installed(team, token, sender)
-
-
-def _sender_grid(grid: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "enterprise": grid.get("enterprise"),
-        "org_install": grid.get("org_install", False),
-    }
 
 
 @pytest.fixture
