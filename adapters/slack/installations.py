@@ -76,16 +76,9 @@ class SealedInstallationStore(AsyncInstallationStore):
     """Installations kept in the Store, sealed; bolt's authorize finds each request's bot
     token here, by the team (or org) the request came from."""
 
-    def __init__(
-        self,
-        *,
-        records: InstallationRecords,
-        vault: KeyVault,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, *, records: InstallationRecords, vault: KeyVault) -> None:
         self._records = records
         self._vault = vault
-        self._clock = clock
 
     @property
     def logger(self) -> logging.Logger:
