@@ -287,6 +287,7 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
         "get_caps",
         "audit_events",
         "get_workspace_config",
+        "find_installation",
     }
     methods = {
         name

@@ -43,7 +43,7 @@ class Browser:
         self.base = base
         self.fake = fake
 
-    async def _get(self, path: str, *, cookie: str | None = None) -> tuple[int, str, Any]:
+    async def get(self, path: str, *, cookie: str | None = None) -> tuple[int, str, Any]:
         headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else {}
         async with (
             aiohttp.ClientSession() as session,
@@ -52,7 +52,7 @@ class Browser:
             return response.status, await response.text(), response.headers
 
     async def install_page(self) -> InstallPage:
-        status, text, headers = await self._get("/slack/install")
+        status, text, headers = await self.get("/slack/install")
         (cookie,) = [c for c in headers.getall("Set-Cookie") if c.startswith(f"{COOKIE}=")]
         match = re.search(r'href="(https://slack\.com/oauth/v2/authorize\?[^"]+)"', text)
         assert match is not None, text
@@ -68,15 +68,15 @@ class Browser:
     async def redirect(self, *, code: str, state: str, cookie: str | None) -> Answer:
         """The installer's browser coming back from Slack with the code."""
         query = urlencode({"code": code, "state": state})
-        status, text, _ = await self._get(f"/slack/oauth_redirect?{query}", cookie=cookie)
+        status, text, _ = await self.get(f"/slack/oauth_redirect?{query}", cookie=cookie)
         return Answer(status, text)
 
     async def install(self, team: str, **grid: Any) -> Installed:
         page = await self.install_page()
         code = self.fake.authorize(team, **grid)
+        token = self.fake.codes[code].bot_token
         done = await self.redirect(code=code, state=page.link_state, cookie=page.cookie_state)
         assert done.status == 200, done.text
-        (token,) = [t for t, workspace in self.fake.installed.items() if workspace.team == team]
         sender = SlackSender(f"{self.base}/slack/events", team=team, **_sender_grid(grid))
         return Installed(team, token, sender)
 

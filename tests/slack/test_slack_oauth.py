@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from adapters.slack import SlackAdapter, create_slack_adapter
 from adapters.slack.app import BOT_SCOPES
@@ -22,11 +23,12 @@ from app.metrics import CONTENT_TYPE
 from app.services import Services
 from bot.audit import AuditEvent
 from bot.domain import Member
-from bot.ports import InstallationKey
+from bot.ports import InstallationKey, InstallationRecords
 from bot.vault import KeyVault
 from tests.fakes import openai_server
 from tests.fakes.cli import run_cli
 from tests.fakes.core import make_key
+from tests.fakes.faults import FailingStore
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import oauth_settings
@@ -68,8 +70,16 @@ async def oauth_bot(services: Services, fake_slack: FakeSlack) -> AsyncIterator[
     await bot.close()
 
 
-async def _start(services: Services, fake: FakeSlack, **options: Any) -> OAuthBot:
-    """The process's HTTP server with the adapter attached, as `byok-bot run` wires them."""
+async def _start(
+    services: Services,
+    fake: FakeSlack,
+    *,
+    settings: dict[str, Any] | None = None,
+    installs: InstallationRecords | None = None,
+    **options: Any,
+) -> OAuthBot:
+    """The process's HTTP server with the adapter attached, as `byok-bot run` wires them;
+    `settings` change the Slack settings, `options` are create_slack_adapter's."""
 
     async def nothing_waited_for() -> list[str]:
         return []
@@ -85,9 +95,9 @@ async def _start(services: Services, fake: FakeSlack, **options: Any) -> OAuthBo
     await server.start()
     adapter = create_slack_adapter(
         core=services.core,
-        settings=oauth_settings(services, fake),
+        settings=oauth_settings(services, fake, **(settings or {})),
         once=services.store,
-        installs=services.store,
+        installs=installs or services.store,
         vault=services.vault,
         endpoint=server,
         min_update_interval=0.0,
@@ -310,19 +320,75 @@ async def test_a_code_slack_did_not_issue_installs_nothing(
     assert await services.store.find_installation(current(TEAM_A)) is None
 
 
+async def test_a_wrong_client_secret_installs_nothing(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    bot = await _start(services, fake_slack, settings={"client_secret": SecretStr("not-it")})
+    try:
+        page = await bot.install_page()
+        refused = await bot.redirect(
+            code=fake_slack.authorize(TEAM_A), state=page.link_state, cookie=page.cookie_state
+        )
+    finally:
+        await bot.close()
+    assert refused.status == 401
+    assert fake_slack.installed == {}
+    assert await services.store.find_installation(current(TEAM_A)) is None
+    # The secret went only to oauth.v2.access, as HTTP Basic credentials.
+    (call,) = fake_slack.calls_to("oauth.v2.access")
+    assert "not-it" not in call.raw and str(call.authorization).startswith("Basic ")
+
+
+async def test_a_database_failing_during_an_install_stores_nothing_and_the_next_try_works(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    failing = FailingStore(services.store)
+    bot = await _start(services, fake_slack, installs=failing)
+    try:
+        # The state cannot be remembered: no page, so no install that could never finish.
+        failing.fail_state = True
+        status, _, _ = await bot.get("/slack/install")
+        assert status == 500
+        failing.fail_state = False
+        # The installation cannot be saved: bolt's failure page, nothing half-saved.
+        page = await bot.install_page()
+        failing.fail_writes = True
+        failed = await bot.redirect(
+            code=fake_slack.authorize(TEAM_A), state=page.link_state, cookie=page.cookie_state
+        )
+        assert failed.status == 500 and "xoxb-" not in failed.text
+        failing.fail_writes = False
+        assert await services.store.find_installation(current(TEAM_A)) is None
+        # The database is back: the admin tries again, and it works.
+        installed = await bot.install(TEAM_A)
+        stored = await services.store.find_installation(current(TEAM_A))
+        assert stored is not None
+        assert installed.token in services.vault.open(vault_owner(current(TEAM_A)), stored.sealed)
+    finally:
+        await bot.close()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "app_uninstalled"},
+        {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}},
+    ],
+)
 async def test_uninstalling_one_workspace_leaves_the_other_serving(
     oauth_bot: OAuthBot,
     fake_slack: FakeSlack,
     fake_openai: FakeOpenAI,
     services: Services,
     caplog: pytest.LogCaptureFixture,
+    event: dict[str, Any],
 ) -> None:
     a = await oauth_bot.install(TEAM_A)
     b = await oauth_bot.install(TEAM_B)
     await set_key(oauth_bot, a, "UALICE", fake_openai)
     bob_key = await set_key(oauth_bot, b, "UBOB", fake_openai)
 
-    assert (await a.sender.event({"type": "app_uninstalled"})).status == 200
+    assert (await a.sender.event(event)).status == 200
     await oauth_bot.adapter.wait_idle()
 
     for key in (
