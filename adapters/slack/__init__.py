@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adapters.slack.app import INSTALL_PATH, OAuthInstalls, build_app, web_client
+from adapters.slack.app import OAuthInstalls, build_app, web_client
 from adapters.slack.bridge import Bridge
 from adapters.slack.installations import (
     STATE_LIFETIME,
@@ -20,7 +20,7 @@ from bot.core import ByokCore
 from bot.ports import AdapterConfigError, InstallationRecords, OnceLog
 from bot.vault import KeyVault
 
-__all__ = ["EVENTS_PATH", "INSTALL_PATH", "EventsEndpoint", "SlackAdapter", "create_slack_adapter"]
+__all__ = ["EVENTS_PATH", "EventsEndpoint", "SlackAdapter", "create_slack_adapter"]
 
 # Binding every interface is what Slack's HTTP mode needs behind a proxy or tunnel.
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104
