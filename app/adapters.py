@@ -40,6 +40,8 @@ def adapter_specs(
                     core=services.core,
                     settings=settings.slack,
                     once=services.store,
+                    installs=services.store,
+                    vault=services.vault,
                     endpoint=endpoint,
                 ),
             )

@@ -64,6 +64,7 @@ class HttpServer:
         self._metrics_content_type = metrics_content_type
         self._serves_slack = serves_slack
         self._slack: Handler | None = None
+        self._slack_install_pages: Handler | None = None
         self._runner: web.AppRunner | None = None
 
     @property
@@ -83,6 +84,7 @@ class HttpServer:
                 web.get("/readyz", self._readyz),
                 web.get("/metrics", self._metrics_page),
                 web.post("/{path:.*}", self._slack_events),
+                web.get("/slack/{path:.*}", self._slack_pages),
             ]
         )
         return app
@@ -114,12 +116,21 @@ class HttpServer:
 
     # The Slack adapter's side (adapters.slack.EventsEndpoint).
 
-    def attach(self, handler: Handler) -> None:
+    def attach(self, handler: Handler, *, pages: Handler | None = None) -> None:
         self._slack = handler
+        self._slack_install_pages = pages
 
     def detach(self, handler: Handler) -> None:
         if self._slack is handler:
             self._slack = None
+            self._slack_install_pages = None
+
+    async def _slack_pages(self, request: web.Request) -> web.StreamResponse:
+        """OAuth mode's "Add to Slack" page and the redirect back from Slack."""
+        pages = self._slack_install_pages
+        if not self._serves_slack or pages is None:
+            raise web.HTTPNotFound()
+        return await pages(request)
 
     async def _slack_events(self, request: web.Request) -> web.StreamResponse:
         handler = self._slack

@@ -163,6 +163,58 @@ class OnceLog(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallationKey:
+    """Where an app was installed on a platform that installs per workspace (Slack's OAuth
+    flow): the org ("" when none; Slack's Enterprise Grid), the workspace ("" for an install
+    across the whole org) and the installing user ("" for the workspace's current install,
+    whose bot serves everyone there)."""
+
+    platform: str
+    org: str
+    workspace: str
+    user: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealedInstallation:
+    """An installation as the Store keeps it: everything about it, tokens included, is in
+    `sealed` (sealed by the KeyVault to its key); the Store never sees a token."""
+
+    key: InstallationKey
+    sealed: bytes
+    installed_at: datetime
+
+
+class InstallationRecords(Protocol):
+    """Installations and the one-use `state` of the install flows under way. The Store is
+    one, so every process serves every installed workspace and any may finish an install
+    another began."""
+
+    async def save_installation(
+        self, installation: SealedInstallation, *, fingerprint: str
+    ) -> None:
+        """Store (or replace) the installation at its key; `fingerprint` names the master key
+        that sealed it, as for members' keys."""
+        ...
+
+    async def find_installation(self, key: InstallationKey) -> SealedInstallation | None: ...
+
+    async def delete_installations(self, key: InstallationKey, *, every_user: bool = False) -> int:
+        """Delete the installation at `key`; with `every_user`, every installation of its org
+        and workspace (the current one and each installing user's). Returns how many."""
+        ...
+
+    async def issue_oauth_state(self, state: str, *, until: datetime) -> None:
+        """Remember a new install flow's `state` until it expires."""
+        ...
+
+    async def consume_oauth_state(self, state: str, *, now: datetime) -> bool:
+        """True exactly once for a state issued and not yet expired: of two processes offered
+        the same state, at most one gets True; it is forgotten either way."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """One of at most `limit` slots of `bucket`, held by `holder` (unique to one grant)
@@ -181,10 +233,11 @@ class SlotsTaken:
     lease: Lease
 
 
-class Store(AttemptLog, OnceLog, Protocol):
-    """Everything kept: keys, settings, usage, the audit trail, and the state every process
-    shares (attempt windows, "answer once" tokens, leases on members' turns in flight).
-    `attempt` and `first_time` come from AttemptLog and OnceLog."""
+class Store(AttemptLog, OnceLog, InstallationRecords, Protocol):
+    """Everything kept: keys, settings, usage, the audit trail, installations, and the state
+    every process shares (attempt windows, "answer once" tokens, leases on members' turns in
+    flight). `attempt` and `first_time` come from AttemptLog and OnceLog, installations and
+    install flows' states from InstallationRecords."""
 
     async def close(self) -> None: ...
 
@@ -232,8 +285,9 @@ class Store(AttemptLog, OnceLog, Protocol):
         audit_event: str,
         now: datetime,
     ) -> int:
-        """Re-seal every key in one transaction, with an `audit_event` row for each;
-        afterwards only `fingerprint` is recorded."""
+        """Re-seal every sealed row (members' keys and installations) in one transaction,
+        with an `audit_event` row for each; afterwards only `fingerprint` is recorded.
+        Returns how many rows were re-sealed."""
         ...
 
     async def record_usage(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -26,6 +27,10 @@ _RECORD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "taskName"}
 )
+# Slack's bot, user, refresh and app-level tokens (xoxb-, xoxp-, xoxe-..., xapp-): the
+# operator's and, in OAuth mode, every installed workspace's. Only logs can meet them
+# (members never hold them), so the log filter masks them and the leak guard does not look.
+_SLACK_TOKEN = re.compile(r"\b(?:xox[a-z](?:\.[a-z]+)?|xapp)-[A-Za-z0-9-]{6,}")
 # Below this, libraries' records are dropped (see LibraryDebugFloor); the console raises it.
 _library_floor = logging.INFO
 # Below this, the HTTP clients' records are dropped; LOG_HTTP_REQUESTS lowers it to INFO.
@@ -40,26 +45,33 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
     }
 
 
+def _redact(text: str) -> str:
+    return _SLACK_TOKEN.sub(
+        lambda found: found.group().split("-", 1)[0] + "-...", redact_keys(text)
+    )
+
+
 class KeyRedactionFilter(logging.Filter):
-    """Masks key-shaped strings in the message, its arguments, tracebacks, stack info and
-    fields passed with `extra=`; it runs before any formatter, so every format is masked."""
+    """Masks key-shaped strings and Slack tokens in the message, its arguments, tracebacks,
+    stack info and fields passed with `extra=`; it runs before any formatter, so every format
+    is masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact_keys(record.getMessage()), None
+        record.msg, record.args = _redact(record.getMessage()), None
         for name, value in _extra_fields(record).items():
             if isinstance(value, str):
-                setattr(record, name, redact_keys(value))
+                setattr(record, name, _redact(value))
             elif not isinstance(value, bool | int | float) and value is not None:
                 # Whatever a formatter would print of it, masked now.
-                setattr(record, name, redact_keys(str(value)))
+                setattr(record, name, _redact(str(value)))
         if record.exc_info and record.exc_info[0] is not None:
             rendered = "".join(traceback.format_exception(*record.exc_info))
-            record.exc_text = redact_keys(rendered).rstrip("\n")
+            record.exc_text = _redact(rendered).rstrip("\n")
             record.exc_info = None
         elif record.exc_text:
-            record.exc_text = redact_keys(record.exc_text)
+            record.exc_text = _redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact_keys(record.stack_info)
+            record.stack_info = _redact(record.stack_info)
         return True
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from slack_sdk.oauth.installation_store import Installation
 
+from adapters.slack.installations import SealedInstallationStore, StoredOAuthStateStore
 from app.services import open_services
 from bot.domain import Cap, Member, WorkspaceConfig
 from bot.ports import Lease, StoreError
@@ -29,6 +31,8 @@ BOB = member("bob")
 # A Slack member, so workspaces other than the empty one travel too.
 CAROL = Member("slack", "T1", "U3")
 SEEDED = ("alice", "bob")
+# A workspace that installed the app through Slack's OAuth flow (OAuth mode).
+INSTALLED_TOKEN = "xoxb-T9-copied-installation-token"
 
 
 def sqlite_url(path: Path) -> str:
@@ -69,6 +73,10 @@ async def seed(fake: FakeOpenAI, *, master_key: str, url: str) -> dict[Member, s
             until=now + timedelta(hours=1),
         )
         assert taken is None
+        await SealedInstallationStore(records=services.store, vault=services.vault).async_save(
+            Installation(team_id="T9", user_id="U9", bot_token=INSTALLED_TOKEN, bot_user_id="UB")
+        )
+        await StoredOAuthStateStore(records=services.store).async_issue()
         return keys
     finally:
         await services.close()
@@ -152,6 +160,9 @@ async def test_sqlite_to_postgres_and_back_keeps_every_row_and_every_key(
     try:
         stored = await services.store.get_key(CAROL)
         assert stored is not None and services.vault.open(CAROL, stored.sealed) == keys[CAROL]
+        installations = SealedInstallationStore(records=services.store, vault=services.vault)
+        installed = await installations.async_find_bot(enterprise_id=None, team_id="T9")
+        assert installed is not None and installed.bot_token == INSTALLED_TOKEN
         sink = RecordingSink()
         turn = await services.core.handle_message(ask(ALICE, "still there?"), sink)
         assert turn is not None and turn.failure is None, sink.privates

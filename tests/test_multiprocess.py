@@ -21,6 +21,7 @@ from tests.fakes.core import make_key
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.running_cli import LOOPBACK_CLI, RunningCli
 from tests.fakes.slack import FakeSlack
+from tests.slack.installs import Browser
 from tests.slack.requests import CHANNEL, SIGNING_SECRET, SlackSender, mention
 
 # Short, so a killed worker's slot comes back within seconds (renewed every third of it).
@@ -194,3 +195,56 @@ async def asked_and_answered(cluster: Cluster, user: str) -> bool:
         )
     )
     return bool(fake.bot_replies(CHANNEL, ts))
+
+
+async def test_an_install_begun_on_one_worker_finishes_on_the_other_and_both_serve_it(
+    tmp_path: Path, postgres_url: str, fake_openai: FakeOpenAI
+) -> None:
+    """OAuth mode behind a load balancer: the install's state, the installation and its bot
+    token live in the shared database, not in one worker."""
+    fake_slack = await FakeSlack().start()
+    environment = {
+        "BYOK_MASTER_KEYS": generate_master_key(),
+        "DATABASE_URL": postgres_url,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "SLACK_CLIENT_ID": fake_slack.client_id,
+        "SLACK_CLIENT_SECRET": fake_slack.client_secret,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "BYOK_TEST_SLACK_LOOPBACK": "1",
+    }
+    one = await start_worker(tmp_path, "one", environment)
+    two = await start_worker(tmp_path, "two", environment)
+    try:
+        for worker in (one, two):
+            await worker.process.wait_for_output("slack: listening on")
+        browsers = [
+            Browser(worker.slack.url.removesuffix("/slack/events"), fake_slack)
+            for worker in (one, two)
+        ]
+        page = await browsers[0].install_page()
+        done = await browsers[1].redirect(
+            code=fake_slack.authorize("TWORKERS"), state=page.link_state, cookie=page.cookie_state
+        )
+        assert done.status == 200, done.text
+        (token,) = fake_slack.installed
+        # Used up for every worker.
+        again = await browsers[0].redirect(
+            code=fake_slack.authorize("TOTHER"), state=page.link_state, cookie=page.cookie_state
+        )
+        assert again.status == 401
+
+        key = make_key()
+        fake_openai.behaviours[key] = openai_server.VALID
+        through_one = SlackSender(one.slack.url, team="TWORKERS")
+        assert (await through_one.submit_key("UALICE", key)).status == 200
+        ts = fake_slack.add_member_message("CWORK", "UALICE", "<@UBOT> hello")
+        event = {**mention("UALICE", "hello", ts), "channel": "CWORK", "team": "TWORKERS"}
+        assert (await SlackSender(two.slack.url, team="TWORKERS").event(event)).status == 200
+        await fake_slack.wait_for(lambda: len(fake_slack.bot_replies("CWORK", ts)) == 1)
+        assert {call.token for call in fake_slack.calls_to("chat.startStream")} == {token}
+        assert fake_openai.authorizations("/chat/completions") == [f"Bearer {key}"]
+    finally:
+        for worker in (one, two):
+            await worker.process.stop()
+        await fake_slack.close()

@@ -246,3 +246,27 @@ def test_a_library_lowering_its_own_level_cannot_bring_request_lines_back(
     err = capsys.readouterr().err
     assert "HTTP Request:" not in err
     assert "connection pool full" in err
+
+
+def test_slack_tokens_are_masked_in_messages_arguments_and_tracebacks() -> None:
+    """Bot tokens of every installed workspace (OAuth mode), users', refresh and app-level
+    tokens: only their kind remains."""
+    logger, stream = _capture()
+    tokens = [
+        "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxp-1234567890-1234567890-1234567890-0123456789abcdef0123456789abcdef",
+        "xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAtMTIzNDU2Nzg5MA",
+        "xoxe-1-My0xLTEyMzQ1Njc4OTAtMTIzNDU2Nzg5MC0xMjM0",
+        "xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef",
+    ]
+    logger.info(f"installed with {tokens[0]}")
+    logger.info("user %s, refresh %r", tokens[1], {"r": tokens[2], "e": tokens[3]})
+    try:
+        raise RuntimeError(f"socket refused {tokens[4]}")
+    except RuntimeError:
+        logger.exception("failed")
+    output = stream.getvalue()
+    for token in tokens:
+        assert token not in output
+        assert token.split("-", 1)[1][:12] not in output
+    assert "xoxb-..." in output and "xapp-..." in output and "RuntimeError" in output

@@ -29,7 +29,15 @@ from bot.domain import (
     UsageRecord,
     WorkspaceConfig,
 )
-from bot.ports import Lease, RateRefusal, RateWindow, SlotsTaken, Store
+from bot.ports import (
+    InstallationKey,
+    Lease,
+    RateRefusal,
+    RateWindow,
+    SealedInstallation,
+    SlotsTaken,
+    Store,
+)
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 
@@ -491,6 +499,118 @@ async def test_reseal_all_is_one_transaction(store: Store) -> None:
 async def test_reseal_all_with_no_keys_records_the_new_fingerprint(store: Store) -> None:
     assert await store.reseal_all(lambda s: s, fingerprint="fp", audit_event="r", now=NOW) == 0
     assert await store.master_key_fingerprints() == {"fp"}
+
+
+# Installations and install flows' states (Slack's OAuth mode)
+
+WORKSPACE_A = InstallationKey(platform="slack", org="", workspace="TA")
+INSTALLER_A = InstallationKey(platform="slack", org="", workspace="TA", user="U1")
+WORKSPACE_B = InstallationKey(platform="slack", org="", workspace="TB")
+GRID_ORG = InstallationKey(platform="slack", org="E1", workspace="")
+GRID_TEAM = InstallationKey(platform="slack", org="E1", workspace="TA")
+
+
+def installed(key: InstallationKey, sealed: bytes = SEALED) -> SealedInstallation:
+    return SealedInstallation(key=key, sealed=sealed, installed_at=NOW)
+
+
+async def test_installations_read_back_exactly_by_their_whole_key(store: Store) -> None:
+    for key in (WORKSPACE_A, INSTALLER_A, WORKSPACE_B, GRID_ORG, GRID_TEAM):
+        await store.save_installation(installed(key, SEALED + repr(key).encode()), fingerprint="fp")
+    for key in (WORKSPACE_A, INSTALLER_A, WORKSPACE_B, GRID_ORG, GRID_TEAM):
+        assert await store.find_installation(key) == installed(key, SEALED + repr(key).encode())
+    nowhere = InstallationKey(platform="slack", org="", workspace="TC")
+    assert await store.find_installation(nowhere) is None
+    assert (
+        await store.find_installation(InstallationKey(platform="discord", org="", workspace="TA"))
+        is None
+    )
+    # Their master key is checked at start-up like the members' keys'.
+    assert await store.master_key_fingerprints() == {"fp"}
+
+
+async def test_an_installation_saved_again_replaces_the_old_one(store: Store) -> None:
+    await store.save_installation(installed(WORKSPACE_A, b"first"), fingerprint="fp")
+    later = SealedInstallation(key=WORKSPACE_A, sealed=b"second", installed_at=NOW + timedelta(1))
+    await store.save_installation(later, fingerprint="fp2")
+    assert await store.find_installation(WORKSPACE_A) == later
+    assert await store.master_key_fingerprints() == {"fp", "fp2"}
+
+
+async def test_deleting_installations_one_or_every_users(store: Store) -> None:
+    for key in (WORKSPACE_A, INSTALLER_A, WORKSPACE_B, GRID_TEAM):
+        await store.save_installation(installed(key), fingerprint="fp")
+    assert await store.delete_installations(INSTALLER_A) == 1
+    assert await store.find_installation(INSTALLER_A) is None
+    assert await store.find_installation(WORKSPACE_A) is not None
+    await store.save_installation(installed(INSTALLER_A), fingerprint="fp")
+    assert await store.delete_installations(WORKSPACE_A, every_user=True) == 2
+    assert await store.find_installation(WORKSPACE_A) is None
+    assert await store.find_installation(INSTALLER_A) is None
+    # Another workspace, and the same team id under a Grid org, are others' installations.
+    assert await store.find_installation(WORKSPACE_B) is not None
+    assert await store.find_installation(GRID_TEAM) is not None
+    assert await store.delete_installations(WORKSPACE_A, every_user=True) == 0
+
+
+async def test_reseal_all_reseals_installations_with_the_keys(store: Store) -> None:
+    await save(store, ALICE, sealed=b"key", fp="old")
+    await store.save_installation(installed(WORKSPACE_A, b"token"), fingerprint="old")
+    await store.save_installation(installed(GRID_ORG, b"org-token"), fingerprint="old")
+    resealed = await store.reseal_all(
+        lambda s: s + b"+new", fingerprint="new", audit_event="key_resealed", now=NOW
+    )
+    assert resealed == 3
+    found = await store.find_installation(WORKSPACE_A)
+    assert found is not None and found.sealed == b"token+new"
+    found = await store.find_installation(GRID_ORG)
+    assert found is not None and found.sealed == b"org-token+new"
+    assert await store.master_key_fingerprints() == {"new"}
+    events = await store.audit_events()
+    assert sorted((e.workspace, e.user, e.event) for e in events) == [
+        ("E1", None, "key_resealed"),
+        ("T1", "U1", "key_resealed"),
+        ("TA", None, "key_resealed"),
+    ]
+
+    def failing(sealed: bytes) -> bytes:
+        if sealed.startswith(b"org"):
+            raise RuntimeError("boom")
+        return b"never"
+
+    # One transaction with the keys: a failure on an installation leaves every row as it was.
+    with pytest.raises(RuntimeError):
+        await store.reseal_all(failing, fingerprint="newer", audit_event="r", now=NOW)
+    stored = await store.get_key(ALICE)
+    assert stored is not None and stored.sealed == b"key+new"
+    found = await store.find_installation(WORKSPACE_A)
+    assert found is not None and found.sealed == b"token+new"
+    assert await store.master_key_fingerprints() == {"new"}
+
+
+async def test_an_oauth_state_is_good_once_and_only_before_it_expires(store: Store) -> None:
+    until = NOW + timedelta(minutes=10)
+    await store.issue_oauth_state("s1", until=until)
+    await store.issue_oauth_state("s2", until=until)
+    assert await store.consume_oauth_state("s1", now=NOW)
+    assert not await store.consume_oauth_state("s1", now=NOW)
+    assert not await store.consume_oauth_state("never-issued", now=NOW)
+    # Expired: refused, and gone (not good again later by a clock set back).
+    assert not await store.consume_oauth_state("s2", now=until)
+    assert not await store.consume_oauth_state("s2", now=NOW)
+
+
+async def test_of_racing_uses_of_one_state_exactly_one_succeeds(engine: Engine) -> None:
+    one, two = await engine.open(), await engine.open()
+    try:
+        await one.issue_oauth_state("raced", until=NOW + timedelta(minutes=10))
+        used = await asyncio.gather(
+            *(s.consume_oauth_state("raced", now=NOW) for s in (one, two) * 10)
+        )
+        assert sum(used) == 1
+    finally:
+        await one.close()
+        await two.close()
 
 
 # The store itself

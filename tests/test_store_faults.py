@@ -288,6 +288,7 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
         "audit_events",
         "get_workspace_config",
         "turn_context",
+        "find_installation",
     }
     methods = {
         name

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bridge import (
@@ -92,10 +93,13 @@ class EventListeners:
         bridge: Bridge,
         *,
         once: OnceLog,
+        installations: AsyncInstallationStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`installations`: OAuth mode's, where an uninstall deletes the workspace's own."""
         self._bridge = bridge
         self._once = once
+        self._installations = installations
         self._clock = clock
 
     async def _first_delivery(self, body: EventEnvelope) -> bool:
@@ -168,22 +172,39 @@ class EventListeners:
             return  # only members' user tokens were revoked; the bot still works here
         if context.enterprise_id and not context.is_enterprise_install:
             # Keys on Grid belong to the whole org; one workspace leaving does not end them,
-            # only that workspace's own settings.
+            # only that workspace's own settings (and its installation).
             log.info(
                 "removed from team %s of org %s; the org's keys stay",
                 context.team_id,
                 context.enterprise_id,
             )
-            if context.team_id:
-                self._bridge.tasks.spawn(self._forget(context.team_id), name="slack-uninstall")
-            return
-        workspace = _workspace_of(context)
+            workspace = context.team_id or ""
+        else:
+            workspace = _workspace_of(context)
         if not workspace:
             log.warning("uninstall event without a team id; nothing deleted")
             return
-        self._bridge.tasks.spawn(self._forget(workspace), name="slack-uninstall")
+        self._bridge.tasks.spawn(
+            self._uninstall(
+                enterprise_id=context.enterprise_id,
+                # An org-wide install is the org's alone, whichever workspace the event names.
+                team_id=None if context.is_enterprise_install else context.team_id,
+                workspace=workspace,
+            ),
+            name="slack-uninstall",
+        )
 
-    async def _forget(self, workspace: str) -> None:
+    async def _uninstall(
+        self, *, enterprise_id: str | None, team_id: str | None, workspace: str
+    ) -> None:
+        if self._installations is not None:
+            # First: from here on nothing is answered there while its rows go.
+            try:
+                await self._installations.async_delete_all(
+                    enterprise_id=enterprise_id, team_id=team_id
+                )
+            except StoreError:
+                log.error("the installation of %s could not be deleted", workspace, exc_info=True)
         await self._bridge.core.forget_workspace(PLATFORM, workspace)
 
     async def _turn(self, event: MessageEvent, context: AsyncBoltContext, *, private: bool) -> None:

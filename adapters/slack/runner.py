@@ -37,7 +37,10 @@ class EventsEndpoint(Protocol):
     @property
     def base_url(self) -> str: ...
 
-    def attach(self, handler: Handler) -> None: ...
+    def attach(self, handler: Handler, *, pages: Handler | None = None) -> None:
+        """Serve `handler` for POST requests and `pages` (OAuth mode's install pages, which
+        answer only their own paths) for GET requests under /slack/."""
+        ...
 
     def detach(self, handler: Handler) -> None:
         """Stop serving `handler` (if it is still the one attached)."""
@@ -85,15 +88,24 @@ class SlackAdapter:
     def ready(self) -> bool:
         return self._serving and not self._closed
 
+    @property
+    def installs(self) -> bool:
+        """OAuth mode: every workspace installed through "Add to Slack", each with its own
+        bot token (found per request), rather than the one SLACK_BOT_TOKEN."""
+        return self.app.oauth_flow is not None
+
     async def start(self) -> None:
         """Check the tokens, then connect (Socket Mode) or listen (HTTP)."""
-        identity = await self._checked("SLACK_BOT_TOKEN", self.app.client.auth_test())
-        log.info(
-            "slack: signed in as %s in team %s (%s mode)",
-            identity.get("user_id"),
-            identity.get("team_id"),
-            self.mode,
-        )
+        if self.installs:
+            log.info("slack: OAuth mode, serving every workspace that installed the app")
+        else:
+            identity = await self._checked("SLACK_BOT_TOKEN", self.app.client.auth_test())
+            log.info(
+                "slack: signed in as %s in team %s (%s mode)",
+                identity.get("user_id"),
+                identity.get("team_id"),
+                self.mode,
+            )
         if self._app_token:
             # The socket client retries a refused app token forever; refuse to start instead.
             await self._checked(
@@ -111,10 +123,12 @@ class SlackAdapter:
 
     async def _listen(self) -> None:
         server = AsyncSlackAppServer(port=self._port, path=EVENTS_PATH, app=self.app)
+        pages = server.handle_get_requests if self.installs else None
         if self._endpoint is not None:
             self._attached = server.handle_post_requests
-            self._endpoint.attach(self._attached)
+            self._endpoint.attach(self._attached, pages=pages)
             log.info("slack: listening on %s%s", self._endpoint.base_url, EVENTS_PATH)
+            self._log_install_page(self._endpoint.base_url)
             return
         self._runner = web.AppRunner(server.web_app, access_log=None)
         await self._runner.setup()
@@ -124,6 +138,16 @@ class SlackAdapter:
         if sockets:
             self._port = int(sockets[0].getsockname()[1])
         log.info("slack: listening on http://%s:%d%s", self._host, self._port, EVENTS_PATH)
+        self._log_install_page(f"http://{self._host}:{self._port}")
+
+    def _log_install_page(self, base_url: str) -> None:
+        flow = self.app.oauth_flow
+        if flow is not None:
+            log.info(
+                'slack: "Add to Slack" at %s%s (behind your public HTTPS address)',
+                base_url,
+                flow.install_path,
+            )
 
     @staticmethod
     async def _checked(

@@ -57,3 +57,10 @@ CONFIG_SYNTAX = (
     "• `/byok-config daily-cap 2 usd`, `monthly-cap 50000 tokens`, or `daily-cap off`\n"
     "Nothing was changed."
 )
+
+# Bolt posts this to a slash command's response_url when a workspace has no installation
+# (removed, or installed some other way); events from there get no answer at all.
+NOT_INSTALLED = (
+    "byok-bot is not installed in this workspace any more. An admin can add it again "
+    'with "Add to Slack".'
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from storage.postgres.audit import AuditRows
 from storage.postgres.connection import migrations
+from storage.postgres.installations import InstallationRows
 from storage.postgres.keys import KeyRows
 from storage.postgres.rows import RowCopy
 from storage.postgres.shared import SharedStateRows
@@ -16,7 +17,14 @@ __all__ = ["PostgresStore", "migrations"]
 
 
 class PostgresStore(
-    KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, TurnRows, RowCopy
+    KeyRows,
+    SpendingRows,
+    AuditRows,
+    WorkspaceRows,
+    SharedStateRows,
+    InstallationRows,
+    TurnRows,
+    RowCopy,
 ):
     """Every method of the Store protocol, and whole tables in and out for copy-db, on
     PostgreSQL."""

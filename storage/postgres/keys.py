@@ -158,7 +158,9 @@ class KeyRows(PostgresConnection):
             # What SQLite's one writer gives for free: no key is set, changed or removed by
             # another process until this commits, so none sealed under an old master key
             # slips in after the fingerprints are replaced. Reads go on meanwhile.
-            await db.execute("LOCK TABLE member_keys, master_key_fingerprints IN EXCLUSIVE MODE")
+            await db.execute(
+                "LOCK TABLE member_keys, installations, master_key_fingerprints IN EXCLUSIVE MODE"
+            )
             rows = await db.fetch("SELECT platform, workspace, user_id, sealed FROM member_keys")
             # A reseal that fails part-way raises here, before anything is written.
             resealed = [
@@ -178,8 +180,34 @@ class KeyRows(PostgresConnection):
                     for row in rows
                 ],
             )
+            installations = await db.fetch(
+                "SELECT platform, org, workspace, user_id, sealed FROM installations"
+            )
+            resealed_installations = [
+                (
+                    reseal(bytes(row["sealed"])),
+                    row["platform"],
+                    row["org"],
+                    row["workspace"],
+                    row["user_id"],
+                )
+                for row in installations
+            ]
+            await db.executemany(
+                "UPDATE installations SET sealed = $1"
+                " WHERE platform = $2 AND org = $3 AND workspace = $4 AND user_id = $5",
+                resealed_installations,
+            )
+            await db.executemany(
+                "INSERT INTO audit_events (at, platform, workspace, user_id, event, outcome)"
+                " VALUES ($1, $2, $3, NULL, $4, 'ok')",
+                [
+                    (utc(now), row["platform"], row["workspace"] or row["org"], audit_event)
+                    for row in installations
+                ],
+            )
             await db.execute("DELETE FROM master_key_fingerprints")
             await db.execute(
                 "INSERT INTO master_key_fingerprints (fingerprint) VALUES ($1)", fingerprint
             )
-        return len(rows)
+        return len(rows) + len(installations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.sqlite.audit import AuditRows
 from storage.sqlite.connection import migrations
+from storage.sqlite.installations import InstallationRows
 from storage.sqlite.keys import KeyRows
 from storage.sqlite.rows import RowCopy
 from storage.sqlite.shared import SharedStateRows
@@ -15,7 +16,14 @@ __all__ = ["SqliteStore", "migrations"]
 
 
 class SqliteStore(
-    KeyRows, SpendingRows, AuditRows, WorkspaceRows, SharedStateRows, TurnRows, RowCopy
+    KeyRows,
+    SpendingRows,
+    AuditRows,
+    WorkspaceRows,
+    SharedStateRows,
+    InstallationRows,
+    TurnRows,
+    RowCopy,
 ):
     """Every method of the Store protocol, and whole tables in and out for copy-db, on
     SQLite."""

@@ -169,9 +169,29 @@ class KeyRows(SqliteConnection):
                         outcome="ok",
                     ),
                 )
+            installations = await self._all(
+                "SELECT platform, org, workspace, user_id, sealed FROM installations"
+            )
+            for platform, org, workspace, user_id, sealed in installations:
+                await db.execute(
+                    "UPDATE installations SET sealed = ? WHERE platform = ? AND org = ?"
+                    " AND workspace = ? AND user_id = ?",
+                    (reseal(bytes(sealed)), platform, org, workspace, user_id),
+                )
+                await self._insert_audit(
+                    db,
+                    AuditRecord(
+                        at=now,
+                        platform=platform,
+                        workspace=workspace or org,
+                        user=None,
+                        event=audit_event,
+                        outcome="ok",
+                    ),
+                )
             await db.execute("DELETE FROM master_key_fingerprints")
             await db.execute(
                 "INSERT INTO master_key_fingerprints (fingerprint) VALUES (?)", (fingerprint,)
             )
         await self._scrub()
-        return len(rows)
+        return len(rows) + len(installations)

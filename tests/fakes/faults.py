@@ -25,11 +25,24 @@ WRITES = frozenset(
         "record_audit",
         "save_workspace_config",
         "delete_workspace",
+        "save_installation",
+        "delete_installations",
     }
 )
-# The state every process shares: short-lived, on a turn's path (a lease taken and released),
-# counted apart so the durable writes above can be driven one by one.
-STATE_WRITES = frozenset({"attempt", "first_time", "take_lease", "renew_lease", "release_lease"})
+# The state every process shares: short-lived, on a turn's path (a lease taken and released)
+# or an install's (its state), counted apart so the durable writes above can be driven one by
+# one.
+STATE_WRITES = frozenset(
+    {
+        "attempt",
+        "first_time",
+        "take_lease",
+        "renew_lease",
+        "release_lease",
+        "issue_oauth_state",
+        "consume_oauth_state",
+    }
+)
 CAUSES: dict[str, Callable[[], BaseException]] = {
     "disk full": lambda: sqlite3.OperationalError("database or disk is full"),
     "locked": lambda: sqlite3.OperationalError("database is locked"),

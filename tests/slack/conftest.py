@@ -27,6 +27,19 @@ def slack_settings(services: Services, fake: FakeSlack, **settings: Any) -> Slac
     return services.settings.slack.model_copy(update=values)
 
 
+def oauth_settings(services: Services, fake: FakeSlack, **settings: Any) -> SlackSettings:
+    """The Slack group in OAuth mode, pointed at the fake; `settings` are SlackSettings fields."""
+    values: dict[str, Any] = {
+        "bot_token": None,
+        "client_id": SecretStr(fake.client_id),
+        "client_secret": SecretStr(fake.client_secret),
+        "signing_secret": SecretStr(SIGNING_SECRET),
+        "api_url": fake.api_url,
+        **settings,
+    }
+    return services.settings.slack.model_copy(update=values)
+
+
 @pytest.fixture
 async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake = await FakeSlack().start()

@@ -7,6 +7,7 @@ It also keeps the messages posted (so `conversations.replies` shows the thread),
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 from collections.abc import Callable
@@ -34,6 +35,25 @@ class ApiCall:
     # Query string, body and headers as received: what "absent from every request" checks.
     raw: str
 
+    @property
+    def token(self) -> str | None:
+        """The token the call was made with (a Bearer token, or a `token` argument)."""
+        if self.authorization and self.authorization.startswith("Bearer "):
+            return self.authorization.removeprefix("Bearer ")
+        token = self.args.get("token")
+        return str(token) if token else None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace that installed the app through OAuth: its own bot token."""
+
+    team: str
+    bot_token: str
+    enterprise: str | None = None
+    org_install: bool = False
+    installer: str = "UINSTALLER"
+
 
 @dataclass
 class FakeSlack:
@@ -53,10 +73,18 @@ class FakeSlack:
     org_admins: set[str] = field(default_factory=set)
     org_owners: set[str] = field(default_factory=set)
     calls: list[ApiCall] = field(default_factory=list)
+    # OAuth: the app's credentials, the codes handed out (each used once) and every bot
+    # token issued, by token.
+    client_id: str = "1000.2000"
+    client_secret: str = "fake-client-secret"
+    codes: dict[str, Workspace] = field(default_factory=dict)
+    installed: dict[str, Workspace] = field(default_factory=dict)
     # Posts to a slash command's response_url.
     responses: list[ApiCall] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The bot scopes an install grants.
+    bot_scopes: tuple[str, ...] = ("app_mentions:read", "chat:write")
     port: int = 0
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -93,6 +121,24 @@ class FakeSlack:
             await self._runner.cleanup()
 
     # --- what tests look at -------------------------------------------------------------
+
+    def authorize(
+        self,
+        team: str,
+        *,
+        enterprise: str | None = None,
+        org_install: bool = False,
+        installer: str = "UINSTALLER",
+    ) -> str:
+        """What Slack does when an admin approves the install: a code for the redirect, which
+        oauth.v2.access exchanges once for a bot token of this workspace's own."""
+        code = f"code-{team}-{next(self._ts)}"
+        token = f"xoxb-{team}-{next(self._ts)}-fakebottoken"
+        self.codes[code] = Workspace(team, token, enterprise, org_install, installer)
+        return code
+
+    def tokens_used(self, method: str) -> list[str | None]:
+        return [call.token for call in self.calls_to(method)]
 
     def calls_to(self, method: str) -> list[ApiCall]:
         return [call for call in self.calls if call.method == method]
@@ -161,21 +207,63 @@ class FakeSlack:
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"}
             )
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
-        result: dict[str, Any] = handler(args) if handler is not None else {}
+        result: dict[str, Any] = (
+            handler({**args, **_credentials(request.headers.get("Authorization"))})
+            if handler is not None
+            else {}
+        )
         if "error" in result:
             return web.json_response({"ok": False, **result})
         return web.json_response({"ok": True, **result})
 
+    def _workspace(self, args: dict[str, Any]) -> Workspace | None:
+        token = args.get("_token")
+        return self.installed.get(token) if isinstance(token, str) else None
+
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Per token: an installed workspace's token names that workspace; any other token
+        is the single-token mode's, in `team`; a revoked one is refused."""
+        workspace = self._workspace(args)
+        if workspace is None and str(args.get("_token") or "").startswith("xoxb-revoked"):
+            return {"error": "invalid_auth"}
         return {
             "url": "https://fake.slack.test/",
             "team": "Fake team",
             "user": "byok",
-            "team_id": self.team,
+            "team_id": workspace.team if workspace else self.team,
             "user_id": BOT_USER,
             "bot_id": BOT_ID,
-            "enterprise_id": self.enterprise,
-            "is_enterprise_install": False,
+            "enterprise_id": workspace.enterprise if workspace else self.enterprise,
+            "is_enterprise_install": workspace.org_install if workspace else False,
+        }
+
+    def _m_oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The app's id and secret (HTTP Basic, as slack_sdk sends them) and a code this fake
+        issued and nobody used yet, else Slack's own errors."""
+        basic = str(args.get("_basic") or "")
+        if basic != f"{self.client_id}:{self.client_secret}":
+            return {
+                "error": "invalid_client_id"
+                if not basic.startswith(self.client_id)
+                else "bad_client_secret"
+            }
+        workspace = self.codes.pop(str(args.get("code") or ""), None)
+        if workspace is None:
+            return {"error": "invalid_code"}
+        self.installed[workspace.bot_token] = workspace
+        enterprise = (
+            {"id": workspace.enterprise, "name": "Fake Grid"} if workspace.enterprise else None
+        )
+        return {
+            "app_id": APP_ID,
+            "authed_user": {"id": workspace.installer},
+            "scope": ",".join(self.bot_scopes),
+            "token_type": "bot",
+            "access_token": workspace.bot_token,
+            "bot_user_id": BOT_USER,
+            "team": None if workspace.org_install else {"id": workspace.team, "name": "Fake team"},
+            "enterprise": enterprise,
+            "is_enterprise_install": workspace.org_install,
         }
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -359,3 +447,18 @@ class FakeSlack:
             }
         )
         return envelope_id
+
+
+def _credentials(authorization: str | None) -> dict[str, str]:
+    """What a handler needs of the Authorization header: the bearer token (`_token`) or the
+    Basic credentials, as `id:secret` (`_basic`)."""
+    if authorization is None:
+        return {}
+    if authorization.startswith("Bearer "):
+        return {"_token": authorization.removeprefix("Bearer ")}
+    if authorization.startswith("Basic "):
+        try:
+            return {"_basic": base64.b64decode(authorization.removeprefix("Basic ")).decode()}
+        except ValueError:
+            return {"_basic": "?"}
+    return {}
