@@ -31,27 +31,38 @@ _CUT_ESCAPE = re.compile(
 )
 
 
-# The start of a key's prefix at the very end of growing text (spaces may fall inside it):
+# The start of a key's prefix cut off at the end of growing text (spaces may fall inside it):
 # the next chunk may complete it, so it is held back, as the KeyReader would.
-_PARTIAL_PREFIX_AT_END = re.compile(
-    "(?:"
-    + "|".join(
-        r"\s*".join(re.escape(char) for char in word[:length])
-        for word in PREFIX_WORDS
-        for length in range(len(word) - 1, 0, -1)
-    )
-    + r")\s*$"
+_PARTIAL_PREFIXES = frozenset(
+    word[:length] for word in PREFIX_WORDS for length in range(1, len(word))
 )
+_LONGEST_PARTIAL = max(len(partial) for partial in _PARTIAL_PREFIXES)
+# The longest escape _CUT_ESCAPE can match (three `%XX` and a `\\uXXX`), and some room.
+_CUT_ESCAPE_REACH = 20
+
+
+def _partial_prefix_start(text: str) -> int:
+    """Where a key prefix cut off at the end of `text` begins; len(text) when there is none.
+    Only the last few characters that are not whitespace are read, so a chunk costs the same
+    whatever its length."""
+    tail: list[int] = []  # positions of the last non-whitespace characters, last first
+    at = len(text) - 1
+    while at >= 0 and len(tail) < _LONGEST_PARTIAL:
+        if not text[at].isspace():
+            tail.append(at)
+        at -= 1
+    for count in range(len(tail), 0, -1):
+        # The longest partial that fits starts earliest: that is where holding begins.
+        if "".join(text[i] for i in reversed(tail[:count])) in _PARTIAL_PREFIXES:
+            return tail[count - 1]
+    return len(text)
 
 
 def _read(text: str, *, growing: bool) -> tuple[list[FoundKey], int]:
     if not needs_undoing(text) and _MAYBE_PREFIX.search(text) is None:
         # Plain text with no key prefix, the common case for every chunk of an answer: no
         # reader is built, so masking streamed output costs next to nothing per chunk.
-        if not growing:
-            return [], len(text)
-        partial = _PARTIAL_PREFIX_AT_END.search(text)
-        return [], len(text) if partial is None else partial.start()
+        return [], _partial_prefix_start(text) if growing else len(text)
     traced = undisguise(text) if needs_undoing(text) else Traced.of(text)
     if not growing and _MAYBE_PREFIX.search(traced.text) is None:
         return [], len(text)
@@ -73,7 +84,8 @@ def scan_stream(text: str, *, shown: str = "", ended: bool = False) -> tuple[lis
     so a key glued to a word is judged the same whichever chunk the word came in.
     """
     if not ended:
-        cut = _CUT_ESCAPE.search(text)
+        # An escape cut off can only be at the very end: the search starts near there.
+        cut = _CUT_ESCAPE.search(text, max(0, len(text) - _CUT_ESCAPE_REACH))
         text = text[: cut.start()] if cut is not None else text
     found, undecided = _read(shown + text, growing=not ended)
     skip = len(shown)
