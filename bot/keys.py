@@ -37,6 +37,7 @@ _PARTIAL_PREFIXES = frozenset(
     word[:length] for word in PREFIX_WORDS for length in range(1, len(word))
 )
 _LONGEST_PARTIAL = max(len(partial) for partial in _PARTIAL_PREFIXES)
+_PARTIAL_ENDS = frozenset(partial[-1] for partial in _PARTIAL_PREFIXES)
 # The longest escape _CUT_ESCAPE can match (three `%XX` and a `\\uXXX`), and some room.
 _CUT_ESCAPE_REACH = 20
 
@@ -45,6 +46,9 @@ def _partial_prefix_start(text: str) -> int:
     """Where a key prefix cut off at the end of `text` begins; len(text) when there is none.
     Only the last few characters that are not whitespace are read, so a chunk costs the same
     whatever its length."""
+    stripped = text.rstrip()
+    if not stripped or stripped[-1] not in _PARTIAL_ENDS:
+        return len(text)  # most chunks: a word or a mark that no key prefix ends with
     tail: list[int] = []  # positions of the last non-whitespace characters, last first
     at = len(text) - 1
     while at >= 0 and len(tail) < _LONGEST_PARTIAL:
