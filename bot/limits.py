@@ -110,7 +110,10 @@ class Admission:
     """A granted turn, holding a lease on one of the member's slots. The lease is renewed
     while the turn runs, every third of its length (so two renewals in a row may fail
     before it lapses), and `release` frees the slot at once. A process that dies mid-turn
-    renews nothing: the slot frees itself when the lease expires."""
+    renews nothing: the slot frees itself when the lease expires.
+
+    Most turns end before their first renewal is due, so a renewal is a timer until then,
+    not a task: the turn's path creates and cancels nothing it does not use."""
 
     def __init__(
         self, *, store: Store, lease: Lease, lease_for: timedelta, clock: Callable[[], datetime]
@@ -120,31 +123,39 @@ class Admission:
         self._lease_for = lease_for
         self._clock = clock
         self._released = False
-        self._renewals = asyncio.create_task(self._renew(), name="turn-lease")
+        self._renewal: asyncio.Task[None] | None = None
+        self._timer = self._renew_later()
+
+    def _renew_later(self) -> asyncio.TimerHandle:
+        every = self._lease_for.total_seconds() / 3
+        return asyncio.get_running_loop().call_later(every, self._start_renewal)
+
+    def _start_renewal(self) -> None:
+        if not self._released:
+            self._renewal = asyncio.create_task(self._renew(), name="turn-lease")
 
     async def _renew(self) -> None:
-        every = self._lease_for.total_seconds() / 3
-        while True:
-            await asyncio.sleep(every)
-            now = self._clock()
-            try:
-                held = await self._store.renew_lease(
-                    self._lease, now=now, until=now + self._lease_for
-                )
-            except StoreError:
-                log.warning("a turn's lease could not be renewed; trying again", exc_info=True)
-                continue
-            if not held:
-                # The turn outlived its lease (renewals kept failing): another turn may
-                # take the slot meanwhile. This one is already paid for, so it finishes.
-                log.warning("a turn's lease expired before it could be renewed")
-                return
+        now = self._clock()
+        try:
+            held = await self._store.renew_lease(self._lease, now=now, until=now + self._lease_for)
+        except StoreError:
+            log.warning("a turn's lease could not be renewed; trying again", exc_info=True)
+            held = True
+        if not held:
+            # The turn outlived its lease (renewals kept failing): another turn may
+            # take the slot meanwhile. This one is already paid for, so it finishes.
+            log.warning("a turn's lease expired before it could be renewed")
+            return
+        if not self._released:
+            self._timer = self._renew_later()
 
     async def release(self) -> None:
         if self._released:
             return
         self._released = True
-        self._renewals.cancel()
+        self._timer.cancel()
+        if self._renewal is not None:
+            self._renewal.cancel()
         try:
             await self._store.release_lease(self._lease)
         except StoreError:
