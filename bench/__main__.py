@@ -281,6 +281,7 @@ async def main(repetitions: int = REPETITIONS, sizes: Sequence[int] = MEMBERS) -
     from bot.vault import generate_master_key
 
     began = time.perf_counter()
+    load_before = os.getloadavg()[0]
     master_key = generate_master_key()
     keys = make_keys(max(sizes))
     runs: list[dict[str, Any]] = []
@@ -327,7 +328,9 @@ async def main(repetitions: int = REPETITIONS, sizes: Sequence[int] = MEMBERS) -
             print(f"ledger: one transaction per row is {ledger:.1f}x slower than batching")
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
+        # Other work on the machine shows here: 2 cores mean a 1-minute load above 2 was
+        # more than the bench asked for.
+        "machine": {**machine(), "load_before": load_before, "load_after": os.getloadavg()[0]},
         "repetitions": repetitions,
         "answers_each": ANSWERS_EACH,
         "answers_checked": sum(int(run["key_checked"]) for run in runs),

@@ -190,6 +190,15 @@ def _cells(runs: Sequence[Run], name: str, members: int) -> list[str]:
     return [show(figures(runs, name, members, metric), form) for metric, _, form in METRICS]
 
 
+def _load(machine: dict[str, Any]) -> str:
+    if "load_before" not in machine:
+        return "the machine's load was not recorded"
+    return (
+        f"1-minute load average {machine['load_before']:.1f} before, "
+        f"{machine['load_after']:.1f} after"
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The tables bench/README.md shows, from results.json."""
     runs: list[Run] = results["runs"]
@@ -198,7 +207,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"One run on {results['date']}: {machine['cpu']}, {machine['cores']} cores; "
         f"{results['repetitions']} repetitions, median [min-max]; "
         f"{results['answers_checked']:,} answers, each checked to show its asker's key tail; "
-        f"{results['seconds']:.0f} s in all.",
+        f"{results['seconds']:.0f} s in all; {_load(machine)}.",
         "",
         "| members | line | " + " | ".join(title for _, title, _ in METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
@@ -236,6 +245,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {engine} | {int(size):,} | {figure['p50_ms']:.3f} | {figure['p99_ms']:.3f} "
                 f"| {figure['fill_s']:.1f} |"
             )
+    out += [
+        "",
+        f"Ledger (SQLite): one transaction per usage row is "
+        f"{results['ledger_one_by_one_vs_batched']:.0f}x slower than the ledger's batches.",
+    ]
     out += ["", "| target (issue 13) | engine | median | met |", "|---|---|---|---|"]
     for target in results["targets"]:
         met = "yes" if target["met"] else "**no**"
