@@ -4,8 +4,10 @@ key. No timing is asserted here (speed lives in bench/)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,7 +107,7 @@ def test_the_check_refuses_another_members_tail_and_a_missing_answer() -> None:
 
 
 def test_ratios_are_paired_within_each_repetition() -> None:
-    runs = [
+    runs: list[dict[str, Any]] = [
         {"approach": "A", "engine": None, "members": 100, "rep": 1, "answers_per_s": 100.0},
         {"approach": "B", "engine": "sqlite", "members": 100, "rep": 1, "answers_per_s": 90.0},
         {"approach": "A", "engine": None, "members": 100, "rep": 2, "answers_per_s": 50.0},
@@ -113,3 +115,24 @@ def test_ratios_are_paired_within_each_repetition() -> None:
     ]
     value = paired(runs, "B sqlite", "A", 100, ratio("answers_per_s"))
     assert value == {"median": 0.95, "min": 0.9, "max": 1.0}
+
+
+def test_the_readme_table_is_made_again_from_results_json() -> None:
+    from bench.__main__ import README, RESULTS, TABLE_END, TABLE_START
+    from bench.report import markdown
+
+    results = json.loads(RESULTS.read_text())
+    table = markdown(results)
+    assert results["date"] in table
+    for key in (
+        "throughput_ratio_vs_sdk",
+        "throughput_ratio_vs_client_per_message",
+        "added_cpu_ms_per_answer",
+        "added_p50_ms",
+        "lookup_unseal_p99_ms",
+        "peak_rss_mb",
+    ):
+        assert results[key], key
+    assert {"cpu", "cores"} <= set(results["machine"])
+    readme = README.read_text()
+    assert readme.index(TABLE_START) < readme.index(TABLE_END)
