@@ -106,50 +106,47 @@ class SharedStateRows(PostgresConnection):
         until: datetime,
     ) -> SlotsTaken | RateRefusal | None:
         await self._sweep_if_due(now)
-        async with self._transaction() as db:
-            await _lock(db, [lease.bucket, *(w.bucket for w in windows)])
-            # A dead process's leases end here, for this bucket, whenever a sweep is due or not.
-            await db.execute(
-                "DELETE FROM turn_leases WHERE bucket = $1 AND expires_at <= $2",
-                lease.bucket,
-                utc(now),
-            )
-            held = await db.fetchval(
-                "SELECT COUNT(*) FROM turn_leases WHERE bucket = $1", lease.bucket
-            )
-            if int(held) >= lease.limit:
-                return SlotsTaken(lease)
-            refusal = await _full_window(db, windows, now)
-            if refusal is not None:
-                return refusal
-            await _count(db, windows, now)
-            await db.execute(
-                "INSERT INTO turn_leases (bucket, holder, expires_at) VALUES ($1, $2, $3)",
-                lease.bucket,
-                lease.holder,
-                utc(until),
-            )
+        # One call, one round trip: see migration 0004 (byok_take_lease) for the steps.
+        row = await self._write_returning(
+            "SELECT refused, refused_window, frees_at"
+            " FROM byok_take_lease($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            lock_keys([lease.bucket, *(w.bucket for w in windows)]),
+            lease.bucket,
+            lease.holder,
+            lease.limit,
+            utc(until),
+            utc(now),
+            [w.bucket for w in windows],
+            [w.limit for w in windows],
+            [w.span for w in windows],
+        )
+        assert row is not None
+        if row["refused"] == "slots":
+            return SlotsTaken(lease)
+        if row["refused"] == "window":
+            frees: datetime = row["frees_at"]
+            return RateRefusal(windows[row["refused_window"]], max(frees - now, timedelta(0)))
         return None
 
+    # Renewing and releasing are one statement each, so each is its own transaction: one
+    # round trip, with no BEGIN and COMMIT around it.
     async def renew_lease(self, lease: Lease, *, now: datetime, until: datetime) -> bool:
-        async with self._transaction() as db:
-            status = await db.execute(
-                "UPDATE turn_leases SET expires_at = $1"
-                " WHERE bucket = $2 AND holder = $3 AND expires_at > $4",
-                utc(until),
-                lease.bucket,
-                lease.holder,
-                utc(now),
-            )
+        status = await self._write(
+            "UPDATE turn_leases SET expires_at = $1"
+            " WHERE bucket = $2 AND holder = $3 AND expires_at > $4",
+            utc(until),
+            lease.bucket,
+            lease.holder,
+            utc(now),
+        )
         return affected(status) == 1
 
     async def release_lease(self, lease: Lease) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "DELETE FROM turn_leases WHERE bucket = $1 AND holder = $2",
-                lease.bucket,
-                lease.holder,
-            )
+        await self._write(
+            "DELETE FROM turn_leases WHERE bucket = $1 AND holder = $2",
+            lease.bucket,
+            lease.holder,
+        )
 
     async def _sweep_if_due(self, now: datetime) -> None:
         """Delete expired rows, at most once per SWEEP_EVERY per process, so the tables stay
