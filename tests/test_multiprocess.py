@@ -248,3 +248,63 @@ async def test_an_install_begun_on_one_worker_finishes_on_the_other_and_both_ser
         for worker in (one, two):
             await worker.process.stop()
         await fake_slack.close()
+
+
+async def _command(cluster: Cluster, worker: Worker, user: str, command: str, text: str) -> str:
+    """A slash command through `worker`; the text of its private reply."""
+    fake = cluster.fake_slack
+    before = len(fake.responses)
+    answer = await worker.slack.command(
+        command, text, user=user, response_url=fake.response_url(f"r{before}")
+    )
+    assert answer.status == 200, answer.text
+    await fake.wait_for(lambda: len(fake.responses) > before)
+    return str(fake.responses[before].args["text"])
+
+
+async def _ask(cluster: Cluster, worker: Worker, user: str, text: str) -> str:
+    """A mention through `worker`; the model the provider was asked for, or the private
+    reason there was no call."""
+    fake, provider = cluster.fake_slack, cluster.fake_openai
+    calls, privates = len(provider.chat_requests()), len(fake.calls_to("chat.postEphemeral"))
+    ts = fake.add_member_message(CHANNEL, user, f"<@UBOT> {text}")
+    await worker.slack.event(mention(user, text, ts))
+    await fake.wait_for(
+        lambda: (
+            len(fake.bot_replies(CHANNEL, ts)) == 1
+            or len(fake.calls_to("chat.postEphemeral")) > privates
+        )
+    )
+    if len(provider.chat_requests()) > calls:
+        body = provider.chat_requests()[-1].body or {}
+        return str(body["model"])
+    return str(fake.calls_to("chat.postEphemeral")[-1].args["text"])
+
+
+async def test_changes_made_through_one_worker_hold_for_the_next_turn_on_the_other(
+    cluster: Cluster,
+) -> None:
+    """Nothing a turn reads is cached: each turn reads the member's key, model and caps and
+    the workspace's settings in one query (Store.turn_context), so what /model, /limit,
+    /byok-config or a second process changed is what the very next turn uses."""
+    fake = cluster.fake_slack
+    fake.admins.add("UADMIN")
+    await cluster.set_key(cluster.one, "UERIN")
+    assert await _ask(cluster, cluster.two, "UERIN", "first") == "gpt-5-mini"
+
+    await _command(cluster, cluster.one, "UERIN", "/model", "gpt-4o")
+    assert await _ask(cluster, cluster.two, "UERIN", "second") == "gpt-4o"
+
+    await _command(cluster, cluster.one, "UADMIN", "/byok-config", "model o3")
+    await _command(cluster, cluster.one, "UERIN", "/model", "default")
+    assert await _ask(cluster, cluster.two, "UERIN", "third") == "o3"
+
+    await _command(cluster, cluster.one, "UADMIN", "/byok-config", "channels <#CELSEWHERE>")
+    assert await _ask(cluster, cluster.two, "UERIN", "fourth") == texts.CHANNEL_NOT_ALLOWED
+    await _command(cluster, cluster.one, "UADMIN", "/byok-config", "channels all")
+
+    await _command(cluster, cluster.one, "UERIN", "/limit", "daily 1 tokens")
+    refusal = await _ask(cluster, cluster.two, "UERIN", "fifth")
+    assert "daily" in refusal and "1 tokens" in refusal
+    await _command(cluster, cluster.one, "UERIN", "/limit", "daily off")
+    assert await _ask(cluster, cluster.two, "UERIN", "sixth") == "o3"
