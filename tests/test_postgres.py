@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +15,7 @@ import pytest
 from app.services import open_services
 from app.settings import SettingsError, load_settings
 from bot.domain import Member
+from bot.ports import Lease
 from bot.vault import generate_master_key
 from storage import SchemaMismatch, StorageConfigError, open_store
 from storage.postgres import PostgresStore, migrations
@@ -347,3 +348,27 @@ async def test_no_plaintext_key_in_any_row(
     assert "sk-proj" in dumped and "key_set" in dumped
     for key in keys:
         assert key not in dumped and key[8:40] not in dumped
+
+
+async def test_only_a_turns_short_lived_rows_skip_the_wait_for_the_disk(postgres_url: str) -> None:
+    """A lease is committed with synchronous_commit off, for its own transaction only: the
+    next write on the same connection (a key) waits for the WAL flush again."""
+    store = await PostgresStore.open(url=postgres_url, pool_size=1)
+    try:
+        now = datetime.now(UTC)
+        lease = Lease(bucket="turns:durability", holder="h", limit=1)
+        until = now + timedelta(seconds=30)
+        assert await store.take_lease(lease, now=now, until=until) is None
+        assert await store.renew_lease(lease, now=now, until=until)
+        await store.release_lease(lease)
+        async with store._pool.acquire() as connection:
+            assert await connection.fetchval("SHOW synchronous_commit") == "on"
+            # Inside the call itself, and nowhere else, it is off.
+            inside = await connection.fetchval(
+                "SELECT current_setting('synchronous_commit')"
+                " FROM (SELECT byok_release_lease('turns:none', 'h')) AS call"
+            )
+            assert inside == "off"
+            assert await connection.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await store.close()

@@ -211,15 +211,8 @@ class PostgresConnection:
         except _RUN_FAILURES as error:
             raise StoreError(f"database write failed: {error}") from error
 
-    async def _write(self, sql: str, *parameters: object) -> str:
-        """One statement that is its own transaction (one round trip); its status line."""
-        try:
-            return await self._pool.execute(sql, *parameters)
-        except _RUN_FAILURES as error:
-            raise StoreError(f"database write failed: {error}") from error
-
     async def _write_returning(self, sql: str, *parameters: object) -> asyncpg.Record | None:
-        """One statement that is its own transaction and gives a row back."""
+        """One statement that is its own transaction (one round trip), and its row."""
         try:
             return await self._pool.fetchrow(sql, *parameters)
         except _RUN_FAILURES as error:

@@ -128,25 +128,19 @@ class SharedStateRows(PostgresConnection):
             return RateRefusal(windows[row["refused_window"]], max(frees - now, timedelta(0)))
         return None
 
-    # Renewing and releasing are one statement each, so each is its own transaction: one
-    # round trip, with no BEGIN and COMMIT around it.
+    # Renewing and releasing are one call each, one round trip (migration 0004).
     async def renew_lease(self, lease: Lease, *, now: datetime, until: datetime) -> bool:
-        status = await self._write(
-            "UPDATE turn_leases SET expires_at = $1"
-            " WHERE bucket = $2 AND holder = $3 AND expires_at > $4",
-            utc(until),
+        row = await self._write_returning(
+            "SELECT byok_renew_lease($1, $2, $3, $4) AS renewed",
             lease.bucket,
             lease.holder,
+            utc(until),
             utc(now),
         )
-        return affected(status) == 1
+        return row is not None and bool(row["renewed"])
 
     async def release_lease(self, lease: Lease) -> None:
-        await self._write(
-            "DELETE FROM turn_leases WHERE bucket = $1 AND holder = $2",
-            lease.bucket,
-            lease.holder,
-        )
+        await self._write_returning("SELECT byok_release_lease($1, $2)", lease.bucket, lease.holder)
 
     async def _sweep_if_due(self, now: datetime) -> None:
         """Delete expired rows, at most once per SWEEP_EVERY per process, so the tables stay

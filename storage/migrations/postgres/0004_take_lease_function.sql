@@ -3,6 +3,11 @@
 -- count it, insert, commit). The same steps as before, in the same order, under the same
 -- advisory locks, taken before anything is read: each statement in a function reads a fresh
 -- snapshot, so what is counted is what the other holders of the lock committed.
+--
+-- These rows live seconds, so each call commits without waiting for the WAL to reach the
+-- disk (synchronous_commit off, for its own transaction only), as SQLite commits them with
+-- synchronous=NORMAL: a crash of the server may lose the last few, never corrupt anything,
+-- and a lost lease only frees a slot early. Keys and usage keep the server's setting.
 CREATE FUNCTION byok_take_lease(
     lock_keys bigint[],
     lease_bucket text,
@@ -19,6 +24,7 @@ DECLARE
     position integer;
     in_the_way timestamptz;
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(k) FROM unnest(lock_keys) AS k;
     -- A dead process's leases end here, for this bucket, whether a sweep is due or not.
     DELETE FROM turn_leases WHERE bucket = lease_bucket AND expires_at <= now_at;
@@ -43,5 +49,25 @@ BEGIN
     INSERT INTO turn_leases (bucket, holder, expires_at)
         VALUES (lease_bucket, lease_holder, lease_until);
     RETURN QUERY SELECT NULL::text, NULL::integer, NULL::timestamptz;
+END;
+$$;
+
+CREATE FUNCTION byok_renew_lease(
+    lease_bucket text, lease_holder text, lease_until timestamptz, now_at timestamptz
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    UPDATE turn_leases SET expires_at = lease_until
+        WHERE bucket = lease_bucket AND holder = lease_holder AND expires_at > now_at;
+    RETURN FOUND;
+END;
+$$;
+
+CREATE FUNCTION byok_release_lease(lease_bucket text, lease_holder text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    DELETE FROM turn_leases WHERE bucket = lease_bucket AND holder = lease_holder;
 END;
 $$;
