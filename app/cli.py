@@ -23,6 +23,7 @@ from app.settings import (
 )
 from bot.audit import AuditEvent, event_as_json, format_event
 from bot.domain import Member
+from bot.keys import learn_key_patterns
 from bot.ports import AdapterConfigError
 from bot.redaction import configure_logging, guard_all_handlers
 from bot.vault import KeyVault, MasterKeyError, VaultError, generate_master_key
@@ -365,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         settings = load_settings(ENV_FILE)
+        # Before the first log line: the log filter masks every listed provider's keys.
+        learn_key_patterns(p.key_pattern for p in settings.providers if p.key_pattern is not None)
         console = arguments.command in ("run", "console") and settings.serves_console(
             console_only=arguments.command == "console"
         )

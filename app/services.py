@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +13,7 @@ from bot.commands import MemberCommands
 from bot.conversation import Conversation
 from bot.core import ByokCore
 from bot.intake import KeyIntakeLimits
+from bot.keys import learn_key_patterns
 from bot.limits import MemberLimits
 from bot.openai_gateway import OpenAIGateway
 from bot.ports import Metrics, ProviderGateway, Store
@@ -29,7 +30,8 @@ class Services:
     settings: Settings
     store: Store
     vault: KeyVault
-    gateway: ProviderGateway
+    # One per listed provider, by provider id.
+    gateways: Mapping[str, ProviderGateway]
     commands: MemberCommands
     core: ByokCore
     ledger: UsageLedger
@@ -40,7 +42,8 @@ class Services:
             await self.ledger.close()
         finally:
             try:
-                await self.gateway.close()
+                for gateway in self.gateways.values():
+                    await gateway.close()
             finally:
                 await self.store.close()
 
@@ -50,7 +53,7 @@ def build_core(
     settings: Settings,
     store: Store,
     vault: KeyVault,
-    gateway: ProviderGateway,
+    gateways: Mapping[str, ProviderGateway],
     ledger: UsageLedger,
     metrics: Metrics | None = None,
 ) -> tuple[MemberCommands, ByokCore]:
@@ -59,7 +62,8 @@ def build_core(
     commands = MemberCommands(
         store=store,
         vault=vault,
-        gateway=gateway,
+        providers=settings.providers,
+        gateways=gateways,
         audit=audit,
         spending=SpendingCommands(store=store, ledger=ledger),
         ledger=ledger,
@@ -74,7 +78,6 @@ def build_core(
     conversation = Conversation(
         store=store,
         commands=commands,
-        gateway=gateway,
         max_context_tokens=settings.limits.max_context_tokens,
         max_output_tokens=settings.limits.max_output_tokens,
         limits=MemberLimits(
@@ -100,6 +103,20 @@ def build_core(
     return commands, core
 
 
+def open_gateways(settings: Settings) -> dict[str, ProviderGateway]:
+    """One gateway per listed provider. The base URLs come from the operator's list only:
+    nothing a member types can add a host the bot talks to."""
+    return {
+        provider.id: OpenAIGateway(
+            base_url=provider.base_url,
+            timeout=settings.provider.request_timeout,
+            headers=provider.headers,
+            query=provider.query,
+        )
+        for provider in settings.providers
+    }
+
+
 async def open_services(
     settings: Settings, *, master_keys_source: Callable[[], Sequence[str]] | None = None
 ) -> Services:
@@ -116,9 +133,9 @@ async def open_services(
     except BaseException:
         await store.close()
         raise
-    gateway = OpenAIGateway(
-        base_url=settings.provider.base_url, timeout=settings.provider.request_timeout
-    )
+    # The leak guard and the log filter know every listed provider's keys from now on.
+    learn_key_patterns(p.key_pattern for p in settings.providers if p.key_pattern is not None)
+    gateways = open_gateways(settings)
     ledger = UsageLedger(store=store, prices=PriceTable.bundled())
     ledger.start()
     metrics = PrometheusMetrics(
@@ -128,7 +145,7 @@ async def open_services(
         settings=settings,
         store=store,
         vault=vault,
-        gateway=gateway,
+        gateways=gateways,
         ledger=ledger,
         metrics=metrics,
     )
@@ -136,7 +153,7 @@ async def open_services(
         settings=settings,
         store=store,
         vault=vault,
-        gateway=gateway,
+        gateways=gateways,
         commands=commands,
         core=core,
         ledger=ledger,

@@ -15,6 +15,8 @@ from pydantic_settings import SettingsConfigDict
 
 from adapters.discord.settings import DiscordSettings
 from adapters.slack.settings import SlackSettings
+from app.providers_file import ProvidersFileError, load_providers
+from bot.providers import ProviderList
 from bot.settings import (
     LimitSettings,
     LogSettings,
@@ -79,6 +81,8 @@ class Settings:
     slack: SlackSettings
     runtime: RuntimeSettings
     http: HttpSettings
+    # From providers.toml, or the one built-in entry (app/providers_file.py).
+    providers: ProviderList
 
     def serves_console(self, *, console_only: bool) -> bool:
         """`byok-bot console`, or `run` with no platform configured."""
@@ -113,9 +117,23 @@ def load_settings(
         except ValidationError as error:
             problems += [_describe(problem) for problem in error.errors()]
     problems += _cleartext_urls(groups)
-    if problems:
+    providers = _providers(groups)
+    if isinstance(providers, list):
+        problems += providers
+    if problems or isinstance(providers, list):
         raise SettingsError(problems)
-    return Settings(**groups)  # type: ignore[arg-type]
+    return Settings(**groups, providers=providers)  # type: ignore[arg-type]
+
+
+def _providers(groups: Mapping[str, SettingsGroup]) -> ProviderList | list[str]:
+    """The operator's providers, or what is wrong with the file that lists them."""
+    provider, network = groups.get("provider"), groups.get("network")
+    if not isinstance(provider, ProviderSettings) or not isinstance(network, NetworkSettings):
+        return []
+    try:
+        return load_providers(provider, allow_insecure=network.allow_insecure_urls)
+    except ProvidersFileError as error:
+        return error.problems
 
 
 def _cleartext_urls(groups: Mapping[str, SettingsGroup]) -> list[str]:

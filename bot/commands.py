@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +13,7 @@ from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
+from bot.providers import ModelChoice, ModelRefusal, Provider, ProviderList
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -60,6 +61,7 @@ class KeyInfo:
     validated_at: datetime | None
     last_used_at: datetime | None
     model: str
+    provider: str = "openai"
 
 
 class MemberCommands:
@@ -68,7 +70,8 @@ class MemberCommands:
         *,
         store: Store,
         vault: KeyVault,
-        gateway: ProviderGateway,
+        providers: ProviderList,
+        gateways: Mapping[str, ProviderGateway],
         audit: AuditTrail,
         spending: SpendingCommands,
         ledger: UsageLedger,
@@ -79,7 +82,9 @@ class MemberCommands:
     ) -> None:
         self._store = store
         self._vault = vault
-        self._gateway = gateway
+        self._providers = providers
+        # One gateway per listed provider, each bound to the operator's base URL for it.
+        self._gateways = dict(gateways)
         self._audit = audit
         self._spending = spending
         self._ledger = ledger
@@ -100,9 +105,9 @@ class MemberCommands:
     async def _run(self, member: Member, name: str, argument: str) -> Reply:
         match name:
             case "setkey":
-                return await self.set_key(member, argument)
+                return await self.set_key_from(member, argument)
             case "removekey":
-                return await self.remove_key(member)
+                return await self.remove_key(member, argument.strip() or None)
             case "mykey":
                 return await self.my_key(member)
             case "model":
@@ -116,11 +121,39 @@ class MemberCommands:
             case _:
                 return Reply(texts.HELP)
 
-    async def set_key(self, member: Member, raw: str) -> Reply:
+    @property
+    def providers(self) -> ProviderList:
+        return self._providers
+
+    def gateway(self, provider: Provider) -> ProviderGateway:
+        """The gateway bound to that provider's listed base URL (never any other)."""
+        return self._gateways[provider.id]
+
+    async def set_key_from(self, member: Member, argument: str) -> Reply:
+        """`[PROVIDER] KEY`, as typed after /setkey (console, DMs, slash-command text)."""
+        head, _, rest = argument.strip().partition(" ")
+        if rest.strip() and self._providers.get(head) is not None:
+            return await self.set_key(member, rest, provider=head)
+        return await self.set_key(member, argument)
+
+    async def set_key(self, member: Member, raw: str, *, provider: str | None = None) -> Reply:
+        """Check the key at its provider (named, or the one its shape says, or the default)
+        and seal it for this member at that provider only."""
         key = normalise_key(raw)
         if isinstance(key, KeyRefusal):
             await self._audit.record(member, AuditEvent.KEY_REFUSED, "malformed")
             return Reply(key.reason, Severity.REFUSED)
+        if provider is None:
+            chosen = self._providers.for_key(key)
+        else:
+            found = self._providers.get(provider)
+            if found is None:
+                return Reply(texts.unknown_provider(self._providers.ids), Severity.REFUSED)
+            chosen = found
+        if not chosen.accepts_key(key):
+            # Never sent: a key for one provider must not travel to another.
+            await self._audit.record(member, AuditEvent.KEY_REFUSED, "wrong_provider")
+            return Reply(texts.key_not_this_provider(chosen), Severity.REFUSED)
         # Only input that would reach the provider counts: a fumbled paste costs no try.
         try:
             throttled = await self._intake.admit(member)
@@ -141,22 +174,23 @@ class MemberCommands:
                 Severity.REFUSED,
             )
         try:
-            models = await self._gateway.list_models(key)
+            models = await self.gateway(chosen).list_models(key)
         except ProviderError as error:
             await self._audit.record(member, AuditEvent.KEY_REFUSED, error.kind.value)
             if error.kind in (FailureKind.UNAUTHORIZED, FailureKind.BAD_REQUEST):
                 return Reply(texts.KEY_REJECTED, Severity.REFUSED)
             if error.kind.transient:
                 return Reply(texts.KEY_UNREACHABLE, Severity.ERROR)
-            return Reply(texts.provider_failure(error.kind), Severity.REFUSED)
+            return Reply(texts.provider_failure(error.kind, provider=chosen), Severity.REFUSED)
         masked = mask_key(key)
         try:
             await self._store.save_key(
                 member,
-                sealed=self._vault.seal(member, key),
+                sealed=self._vault.seal(member, key, provider=chosen.id),
                 masked=masked,
                 fingerprint=self._vault.sealing_fingerprint,
                 now=self._clock(),
+                provider=chosen.id,
             )
         except StoreError:
             # The transaction rolled back: the member's earlier key, if any, is untouched.
@@ -164,20 +198,40 @@ class MemberCommands:
             return Reply(texts.KEY_NOT_SAVED, Severity.ERROR)
         await self._audit.record(member, AuditEvent.KEY_VALIDATED)
         await self._audit.record(member, AuditEvent.KEY_SET)
-        log.info("key set for %s", member)
+        log.info("key set for %s at %s", member, chosen.id)
+        if self._providers.several:
+            return Reply(texts.key_saved_for(masked, len(chat_models(models)), chosen))
         return Reply(texts.key_saved(masked, len(chat_models(models))))
 
-    async def remove_key(self, member: Member) -> Reply:
+    async def remove_key(self, member: Member, provider: str | None = None) -> Reply:
+        """The key for `provider`; without one, the member's only key (or ask which)."""
+        if provider is not None:
+            chosen = self._providers.get(provider)
+            if chosen is None:
+                return Reply(texts.unknown_provider(self._providers.ids), Severity.REFUSED)
+        else:
+            stored = await self._store.member_keys(member)
+            if len(stored) > 1:
+                return Reply(
+                    texts.which_key_to_remove([key.provider for key in stored]), Severity.REFUSED
+                )
+            if not stored:
+                return Reply(texts.NO_KEY_TO_REMOVE)
+            # A key of a provider the operator no longer lists can still be removed.
+            chosen = self._providers.get(stored[0].provider) or Provider(
+                id=stored[0].provider, name=stored[0].provider, base_url=""
+            )
         try:
-            deleted = await self._store.delete_key(member)
+            deleted = await self._store.delete_key(member, chosen.id)
         except StoreError:
             log.error("key of %s not removed", member, exc_info=True)
             return Reply(texts.KEY_NOT_REMOVED, Severity.ERROR)
+        several = self._providers.several
         if deleted:
             await self._audit.record(member, AuditEvent.KEY_REMOVED)
-            log.info("key removed for %s", member)
-            return Reply(texts.KEY_REMOVED)
-        return Reply(texts.NO_KEY_TO_REMOVE)
+            log.info("key removed for %s at %s", member, chosen.id)
+            return Reply(texts.key_removed_for(chosen) if several else texts.KEY_REMOVED)
+        return Reply(texts.no_key_for(chosen) if several else texts.NO_KEY_TO_REMOVE)
 
     async def model_for(self, member: Member, workspace_default: str | None = None) -> str:
         return self.model_of(await self._store.get_model(member), workspace_default)
@@ -186,57 +240,98 @@ class MemberCommands:
         """The member's own choice, else the workspace's default, else the operator's."""
         return chosen or workspace_default or self._default_model
 
+    def resolve(self, model: str) -> ModelChoice | ModelRefusal:
+        """Which listed provider answers `model`; refused (before any request) when the name
+        points anywhere else or the operator does not allow that model."""
+        choice = self._providers.split_model(model)
+        if isinstance(choice, ModelChoice) and not choice.provider.allows_model(choice.model):
+            return ModelRefusal(texts.model_not_allowed(model))
+        return choice
+
     async def key_info(self, member: Member) -> KeyInfo | None:
-        stored = await self._store.get_key(member)
-        if stored is None:
+        """The key of the provider of the member's model, else their first key."""
+        keys = await self._store.member_keys(member)
+        if not keys:
             return None
+        model = await self.model_for(member)
+        choice = self.resolve(model)
+        wanted = choice.provider.id if isinstance(choice, ModelChoice) else None
+        stored = next((key for key in keys if key.provider == wanted), keys[0])
         return KeyInfo(
             masked=stored.masked,
             status=stored.status,
             set_at=stored.set_at,
             validated_at=stored.validated_at,
             last_used_at=stored.last_used_at,
-            model=await self.model_for(member),
+            model=model,
+            provider=stored.provider,
         )
 
     async def my_key(self, member: Member) -> Reply:
-        info = await self.key_info(member)
-        if info is None:
+        keys = await self._store.member_keys(member)
+        if not keys:
             return Reply(texts.HOW_TO_SET_KEY)
-        status = "working" if info.status == "valid" else "rejected by the provider; run `/setkey`"
+        several = self._providers.several or len(keys) > 1
+        lines: list[str] = []
+        for stored in keys:
+            provider = self._providers.get(stored.provider)
+            name = provider.name if provider is not None else f"{stored.provider} (not listed)"
+            status = (
+                "working" if stored.status == "valid" else "rejected by the provider; run `/setkey`"
+            )
+            head = f"Your {name} key" if several else "Your key"
+            lines += [
+                f"{head}: `{stored.masked}` ({status})",
+                f"Set: {_when(stored.set_at)}",
+                f"Last checked: {_when(stored.validated_at)}",
+                f"Last used: {_when(stored.last_used_at)}",
+            ]
         events = await self._store.audit_events(member=member, limit=RECENT_EVENTS_SHOWN)
-        lines = [
-            f"Your key: `{info.masked}` ({status})",
-            f"Set: {_when(info.set_at)}",
-            f"Last checked: {_when(info.validated_at)}",
-            f"Last used: {_when(info.last_used_at)}",
-            f"Model: `{info.model}`",
+        lines += [
+            f"Model: `{await self.model_for(member)}`",
             "Recent events:",
             *(f"  • {_when(e.at)} {e.event.replace('_', ' ')} ({e.outcome})" for e in events),
         ]
         return Reply("\n".join(lines))
 
-    async def open_key(self, member: Member) -> tuple[StoredKey, str] | None:
-        """The stored row and its plaintext, just before a call; never cached."""
-        stored = await self._store.get_key(member)
+    async def open_key(
+        self, member: Member, provider: str = "openai"
+    ) -> tuple[StoredKey, str] | None:
+        """The stored row for that provider and its plaintext, just before a call; never
+        cached. A key sealed for another provider (or member) does not open: VaultError."""
+        stored = await self._store.get_key(member, provider)
         if stored is None:
             return None
         return stored, self.unseal(stored)
 
     def unseal(self, stored: StoredKey) -> str:
-        """The plaintext of a row already read, for its owner's call; never cached."""
-        return self._vault.open(stored.member, stored.sealed)
+        """The plaintext of a row already read, for its owner's call at the provider its row
+        names; never cached. A key sealed for another member or provider fails: VaultError."""
+        return self._vault.open(stored.member, stored.sealed, provider=stored.provider)
+
+    async def _models_at(self, provider: Provider, api_key: str) -> list[str]:
+        models = chat_models(await self.gateway(provider).list_models(api_key))
+        return [model for model in models if provider.allows_model(model)]
 
     async def available_models(self, member: Member) -> list[str]:
-        """The chat models the member's own key can list, for autocomplete; empty when the
-        member has no usable key or the provider cannot be asked right now."""
+        """The chat models the member's own keys can list, named as /model takes them, for
+        autocomplete; a provider that cannot be asked right now lists nothing."""
+        names: list[str] = []
         try:
-            opened = await self.open_key(member)
-            if opened is None:
-                return []
-            return chat_models(await self._gateway.list_models(opened[1]))
-        except (ProviderError, VaultError, StoreError):
+            keys = await self._store.member_keys(member)
+        except StoreError:
             return []
+        for stored in keys:
+            provider = self._providers.get(stored.provider)
+            if provider is None:
+                continue
+            try:
+                api_key = self._vault.open(member, stored.sealed, provider=provider.id)
+                models = await self._models_at(provider, api_key)
+            except (ProviderError, VaultError):
+                continue
+            names += [self._providers.shown(provider, model) for model in models]
+        return names
 
     async def choose_model(self, member: Member, model: str | None) -> Reply:
         if model is not None and contains_key(model):
@@ -245,31 +340,76 @@ class MemberCommands:
         if model in ("default", "reset"):
             await self._store.set_model(member, None)
             return Reply(texts.MODEL_RESET)
+        if model is None:
+            return await self._list_models(member)
+        # Before any request: a name aiming at an unlisted provider or a URL goes nowhere.
+        choice = self.resolve(model)
+        if isinstance(choice, ModelRefusal):
+            return Reply(texts.model_refused(choice.reason), Severity.REFUSED)
+        models = await self._checked_models(member, choice.provider)
+        if isinstance(models, Reply):
+            return models
+        if choice.model not in models:
+            return Reply(texts.model_unknown(model), Severity.REFUSED)
+        name = self._providers.qualified(choice.provider, choice.model)
+        await self._store.set_model(member, name)
+        return Reply(texts.model_chosen(name))
+
+    async def _checked_models(self, member: Member, provider: Provider) -> list[str] | Reply:
+        """The chat models the member's key for `provider` can use, asked with that key at
+        that provider; or what to tell the member instead."""
         try:
-            opened = await self.open_key(member)
+            opened = await self.open_key(member, provider.id)
         except VaultError:
             return Reply(texts.UNREADABLE_KEY, Severity.ERROR)
         if opened is None:
-            return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
+            return Reply(
+                texts.how_to_set_key(provider, several=self._providers.several), Severity.REFUSED
+            )
         stored, api_key = opened
         try:
-            models = chat_models(await self._gateway.list_models(api_key))
+            models = await self._models_at(provider, api_key)
         except ProviderError as error:
             if error.kind is FailureKind.UNAUTHORIZED and not await self.key_rejected(
                 member, stored.key_id
             ):
                 return Reply(texts.STALE_KEY_REJECTED, Severity.ERROR)
             return Reply(
-                texts.provider_failure(error.kind, retry_after=error.retry_after), Severity.ERROR
+                texts.provider_failure(
+                    error.kind, retry_after=error.retry_after, provider=provider
+                ),
+                Severity.ERROR,
             )
         if await self._store.mark_key_validated(member, stored.key_id, self._clock()):
             await self._audit.record(member, AuditEvent.KEY_VALIDATED)
-        if model is None:
-            return Reply(texts.models_list(models, await self.model_for(member)))
-        if model not in models:
-            return Reply(texts.model_unknown(model), Severity.REFUSED)
-        await self._store.set_model(member, model)
-        return Reply(texts.model_chosen(model))
+        return models
+
+    async def _list_models(self, member: Member) -> Reply:
+        current = await self.model_for(member)
+        if not self._providers.several:
+            models = await self._checked_models(member, self._providers.default)
+            if isinstance(models, Reply):
+                return models
+            return Reply(texts.models_list(models, current))
+        held = {key.provider for key in await self._store.member_keys(member)}
+        listed = [provider for provider in self._providers if provider.id in held]
+        if not listed:
+            return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
+        names: list[str] = []
+        notes: list[str] = []
+        for provider in listed:
+            models = await self._checked_models(member, provider)
+            if isinstance(models, Reply):
+                notes.append(f"{provider.name}: {models.text}")
+                continue
+            names += [self._providers.shown(provider, model) for model in models]
+        choice = self.resolve(current)
+        shown = (
+            self._providers.shown(choice.provider, choice.model)
+            if isinstance(choice, ModelChoice)
+            else current
+        )
+        return Reply("\n".join([texts.models_list(names, shown), *notes]))
 
     async def key_rejected(self, member: Member, key_id: str) -> bool:
         """The provider refused the key `key_id` names: mark it so no more calls are spent on it.

@@ -30,6 +30,7 @@ from bot.ports import (
     StoreError,
     TokenUsage,
 )
+from bot.providers import ModelRefusal, Provider
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
 from bot.vault import VaultError
@@ -139,7 +140,6 @@ class Conversation:
         *,
         store: Store,
         commands: MemberCommands,
-        gateway: ProviderGateway,
         max_context_tokens: int,
         max_output_tokens: int,
         limits: MemberLimits,
@@ -153,7 +153,6 @@ class Conversation:
     ) -> None:
         self._store = store
         self._commands = commands
-        self._gateway = gateway
         self._max_context_tokens = max_context_tokens
         self._max_output_tokens = max_output_tokens
         self._limits = limits
@@ -211,16 +210,26 @@ class Conversation:
     ) -> TurnResult | None:
         member = message.member
         # Everything read from the database came in the context: one round trip per turn.
-        stored = context.key
+        model = self._commands.model_of(context.model, context.config.default_model)
+        # The model names its provider; that provider's key, at that provider, only.
+        choice = self._commands.resolve(model)
+        if isinstance(choice, ModelRefusal):
+            watch.outcome = REFUSED_OUTCOME
+            await sink.private(texts.model_refused(choice.reason))
+            return None
+        provider = choice.provider
+        stored = context.key_for(provider.id)
         if stored is None:
             watch.outcome = NO_KEY_OUTCOME
-            await sink.private(texts.HOW_TO_SET_KEY)
+            await sink.private(
+                texts.how_to_set_key(provider, several=self._commands.providers.several)
+            )
             return None
         if stored.status == "invalid":
             watch.outcome = KEY_INVALID_OUTCOME
             await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
             return None
-        model = self._commands.model_of(context.model, context.config.default_model)
+        model = self._commands.providers.qualified(provider, choice.model)
         try:
             api_key = self._commands.unseal(stored)
             admission = await self._limits.admit(
@@ -264,8 +273,9 @@ class Conversation:
             await masked.start()
             try:
                 usage, failure = await self._stream_with_retries(
+                    provider=provider,
                     api_key=api_key,
-                    model=model,
+                    model=choice.model,
                     messages=messages,
                     sink=masked,
                     record=record,
@@ -291,24 +301,26 @@ class Conversation:
         return TurnResult(model=model, usage=usage, failure=failure)
 
     def _chunks(
-        self, *, api_key: str, model: str, messages: list[ChatMessage]
+        self, *, provider: Provider, api_key: str, model: str, messages: list[ChatMessage]
     ) -> AsyncGenerator[ChatChunk, None]:
-        if self._streaming:
-            return self._gateway.stream_chat(
+        gateway = self._commands.gateway(provider)
+        if self._streaming and provider.streams:
+            return gateway.stream_chat(
                 api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
             )
-        return self._whole_answer(api_key=api_key, model=model, messages=messages)
+        return self._whole_answer(gateway, api_key=api_key, model=model, messages=messages)
 
     async def _whole_answer(
-        self, *, api_key: str, model: str, messages: list[ChatMessage]
+        self, gateway: ProviderGateway, *, api_key: str, model: str, messages: list[ChatMessage]
     ) -> AsyncGenerator[ChatChunk, None]:
-        yield await self._gateway.complete_chat(
+        yield await gateway.complete_chat(
             api_key=api_key, model=model, messages=messages, max_tokens=self._max_output_tokens
         )
 
     async def _stream_with_retries(
         self,
         *,
+        provider: Provider,
         api_key: str,
         model: str,
         messages: list[ChatMessage],
@@ -319,6 +331,7 @@ class Conversation:
         watch.asked_provider()
         try:
             usage, failure = await self._attempts(
+                provider=provider,
                 api_key=api_key,
                 model=model,
                 messages=messages,
@@ -337,6 +350,7 @@ class Conversation:
     async def _attempts(
         self,
         *,
+        provider: Provider,
         api_key: str,
         model: str,
         messages: list[ChatMessage],
@@ -352,7 +366,7 @@ class Conversation:
                 # aclosing: when the sink gives up, the provider's stream is closed at once
                 # rather than whenever the generator is collected.
                 async with contextlib.aclosing(
-                    self._chunks(api_key=api_key, model=model, messages=messages)
+                    self._chunks(provider=provider, api_key=api_key, model=model, messages=messages)
                 ) as chunks:
                     async for chunk in chunks:
                         if chunk.usage is not None:
@@ -381,13 +395,15 @@ class Conversation:
                 if shown_text:
                     # Retrying now would bill the member twice for what they already see.
                     await sink.append(texts.CUT_OFF_MARK)
-                    await self._tell_failure(sink, error.kind)
+                    await self._tell_failure(sink, error.kind, provider)
                     return usage, error.kind
                 if error.kind is FailureKind.RATE_LIMITED:
                     wait = self._retry.wait_before_retry(attempt, error.retry_after)
                     if last_try or wait is None:
                         await sink.private(
-                            texts.provider_failure(error.kind, retry_after=error.retry_after)
+                            texts.provider_failure(
+                                error.kind, retry_after=error.retry_after, provider=provider
+                            )
                         )
                         return None, error.kind
                     if not told_retrying:
@@ -400,7 +416,7 @@ class Conversation:
                     if wait is not None:
                         await self._sleep(wait)
                         continue
-                await self._tell_failure(sink, error.kind)
+                await self._tell_failure(sink, error.kind, provider)
                 return None, error.kind
             else:
                 record("ok", usage)
@@ -408,8 +424,8 @@ class Conversation:
         raise AssertionError("unreachable: the last attempt always returns")
 
     @staticmethod
-    async def _tell_failure(sink: ReplySink, kind: FailureKind) -> None:
+    async def _tell_failure(sink: ReplySink, kind: FailureKind, provider: Provider) -> None:
         # A refused key is told about by answer(), once it knows whether the refused key is
         # still the stored one: a member who has just replaced it must not read "marked invalid".
         if kind is not FailureKind.UNAUTHORIZED:
-            await sink.private(texts.provider_failure(kind))
+            await sink.private(texts.provider_failure(kind, provider=provider))

@@ -144,7 +144,7 @@ class ByokCore:
             rest = command.group("rest").strip()
             if not rest:
                 return Reply(texts.HOW_TO_SET_KEY)
-            return await self.commands.set_key(message.member, rest)
+            return await self.commands.set_key_from(message.member, rest)
         found = scan_keys(message.text)
         if not found:
             return None
@@ -165,4 +165,19 @@ class ByokCore:
         log.warning(
             "key pattern seen in a channel message from %s (deleted=%s)", message.member, deleted
         )
-        await sink.private(texts.leak_warning(deleted))
+        await sink.private(self._leak_warning(message.text, deleted))
+
+    def _leak_warning(self, text: str, deleted: bool) -> str:
+        """Where to revoke the leaked key: its provider's own key page."""
+        providers = self.commands.providers
+        found = scan_keys(text)
+        provider = providers.matching_key(found[0].key) if found else None
+        if provider is None and not providers.several:
+            provider = providers.default
+        if provider is None:
+            return texts.leak_warning(
+                deleted, provider_name="", keys_page="your provider's key page"
+            )
+        return texts.leak_warning(
+            deleted, provider_name=provider.name, keys_page=provider.keys_page
+        )

@@ -79,6 +79,8 @@ class ReplyLost(Exception):
 
 
 KeyStatus = Literal["valid", "invalid"]
+# Keys stored before providers were listed (bot/providers.py) are this provider's.
+LEGACY_PROVIDER = "openai"
 # The one audit event that survives /forget, with no user on it.
 FORGOTTEN_EVENT = "member_data_forgotten"
 CapPeriod = Literal["daily", "monthly"]
@@ -146,6 +148,8 @@ class StoredKey:
     set_at: datetime
     validated_at: datetime | None
     last_used_at: datetime | None
+    # The listed provider the key is for (bot/providers.py); keys from before are OpenAI's.
+    provider: str = LEGACY_PROVIDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,10 @@ class TurnContext:
     settings of the place it was asked in, and the asker's key, model and caps."""
 
     config: WorkspaceConfig
-    key: StoredKey | None
+    # Every key the member holds, one per provider: the turn's model says which it uses.
+    keys: tuple[StoredKey, ...]
     model: str | None
     caps: dict[CapPeriod, Cap] = field(default_factory=dict)
+
+    def key_for(self, provider: str) -> StoredKey | None:
+        return next((key for key in self.keys if key.provider == provider), None)

@@ -58,3 +58,32 @@ EXACT_FORMATS = (
     ExactFormat("anthropic", re.compile(r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{93}AA")),
     ExactFormat("groq", re.compile(r"gsk_[a-zA-Z0-9]{52}"), random_from=4),
 )
+
+# Text no key pattern may match: a pattern that finds keys in these would mask (and refuse)
+# ordinary words, names and numbers.
+_ORDINARY_TEXT = (
+    "the quick brown fox jumps over the lazy dog",
+    "Hello, world! Please summarise this article about project-management-dashboards.",
+    "password secret token apikey api_key bearer sk- gsk_ key-123",
+    "2026-11-28T00:15:09Z 1234567890 3.14159 user@example.com https://example.com/a/b",
+    "internationalization_and_localization_considerations",
+    "a b c d e f 0 1 2 3",
+)
+# A key is at least this long; shorter matches would be words or numbers.
+MIN_PATTERN_MATCH = 16
+
+
+def too_broad(pattern: re.Pattern[str]) -> str | None:
+    """Why an operator's key pattern would find keys in ordinary text, or None."""
+    if pattern.fullmatch("") is not None:
+        return "matches empty text"
+    for text in _ORDINARY_TEXT:
+        for word in (text, *text.split()):
+            found = pattern.search(word)
+            if found is not None:
+                return f"matches ordinary text ({found.group(0)[:20]!r}); make it stricter"
+    for length in range(1, MIN_PATTERN_MATCH):
+        for sample in ("a" * length, "0" * length, "aB3" * length):
+            if pattern.fullmatch(sample[:length]) is not None:
+                return f"matches {length}-character text; a key pattern needs a longer match"
+    return None

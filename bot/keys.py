@@ -62,7 +62,62 @@ def _partial_prefix_start(text: str) -> int:
     return len(text)
 
 
+# The key patterns of the providers the operator lists (bot/providers.py), learnt once at
+# start: the finder knows them on top of the formats in bot/key_formats.py.
+_listed_patterns: tuple[re.Pattern[str], ...] = ()
+# What a key of a listed pattern could still grow from at the end of a growing text.
+_TRAILING_KEY_CHARS = re.compile(r"[A-Za-z0-9_-]+$")
+
+
+def learn_key_patterns(patterns: Iterable[re.Pattern[str]]) -> None:
+    """Find keys of these patterns too, everywhere the finder is asked (the composition root
+    calls it with every listed provider's pattern; patterns too broad were refused there)."""
+    global _listed_patterns
+    known = {pattern.pattern for pattern in _listed_patterns}
+    added = tuple(pattern for pattern in patterns if pattern.pattern not in known)
+    _listed_patterns = (*_listed_patterns, *added)
+
+
+def _listed_keys(text: str, traced: Traced | None, *, growing: bool) -> tuple[list[FoundKey], int]:
+    """Keys of the listed providers' patterns, and where a growing text stops being decided."""
+    plain = traced if traced is not None else Traced.of(text)
+    found: list[FoundKey] = []
+    undecided = len(text)
+    if growing:
+        tail = _TRAILING_KEY_CHARS.search(plain.text)
+        if tail is not None:
+            undecided = plain.starts[tail.start()]
+    for pattern in _listed_patterns:
+        for match in pattern.finditer(plain.text):
+            if match.end() == match.start():
+                continue
+            start, end = plain.starts[match.start()], plain.ends[match.end() - 1]
+            if growing and end >= undecided:
+                continue
+            found.append(FoundKey(match.group(0), start, end))
+    return found, undecided
+
+
+def _merged(first: list[FoundKey], second: list[FoundKey]) -> list[FoundKey]:
+    """Both lists in order, a key overlapping one already taken left out."""
+    merged: list[FoundKey] = []
+    for key in sorted([*first, *second], key=lambda k: (k.start, -k.end)):
+        if merged and key.start < merged[-1].end:
+            continue
+        merged.append(key)
+    return merged
+
+
 def _read(text: str, *, growing: bool) -> tuple[list[FoundKey], int]:
+    if _listed_patterns:
+        traced = undisguise(text) if needs_undoing(text) else None
+        listed, listed_undecided = _listed_keys(text, traced, growing=growing)
+        found, undecided = _read_known(text, growing=growing)
+        return _merged(found, listed), min(undecided, listed_undecided)
+    return _read_known(text, growing=growing)
+
+
+def _read_known(text: str, *, growing: bool) -> tuple[list[FoundKey], int]:
     if not needs_undoing(text) and _MAYBE_PREFIX.search(text) is None:
         # Plain text with no key prefix, the common case for every chunk of an answer: no
         # reader is built, so masking streamed output costs next to nothing per chunk.

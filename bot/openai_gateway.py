@@ -1,4 +1,5 @@
-"""The LLM gateway: one shared connection pool, the member's key on each request."""
+"""The LLM gateway: one per listed provider, each with one shared connection pool and the
+member's key on each request."""
 
 from __future__ import annotations
 
@@ -37,9 +38,23 @@ def _parse_reset(value: str) -> float | None:
 class OpenAIGateway:
     """Talks to an OpenAI-compatible endpoint with the SDK, its own retries off."""
 
-    def __init__(self, *, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, object] | None = None,
+    ) -> None:
+        # `headers` and `query` come from the operator's providers.toml (Azure's
+        # `api-version`, OpenRouter's `HTTP-Referer`), never from a member.
         self._client = openai.AsyncOpenAI(
-            api_key=_NO_SHARED_KEY, base_url=base_url, max_retries=0, timeout=timeout
+            api_key=_NO_SHARED_KEY,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            default_headers=dict(headers or {}),
+            default_query=dict(query or {}),
         )
 
     def __repr__(self) -> str:
@@ -150,11 +165,15 @@ class OpenAIGateway:
                 else FailureKind.PERMISSION
             )
         elif isinstance(exc, openai.NotFoundError):
+            # OpenAI's model_not_found, Azure's DeploymentNotFound: no such model for this key.
             kind = FailureKind.MODEL_NOT_FOUND
         elif isinstance(exc, openai.InternalServerError):
             kind = FailureKind.SERVER
             # A 503 may say when to come back, like a 429.
             retry_after = self._retry_after(exc.response.headers)
+        elif isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
+            # OpenRouter (and others) say "insufficient credits" with 402 Payment Required.
+            kind = FailureKind.NO_CREDIT
         elif isinstance(exc, openai.APIStatusError):
             kind = FailureKind.SERVER if exc.status_code >= 500 else FailureKind.BAD_REQUEST
             if kind is FailureKind.SERVER:

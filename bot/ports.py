@@ -246,12 +246,24 @@ class Store(AttemptLog, OnceLog, InstallationRecords, Protocol):
         ...
 
     async def save_key(
-        self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
+        self,
+        member: Member,
+        *,
+        sealed: bytes,
+        masked: str,
+        fingerprint: str,
+        now: datetime,
+        provider: str = "openai",
     ) -> str:
-        """Store (or replace) the member's key under a new key id, and return that id."""
+        """Store (or replace) the member's key for `provider` under a new key id, and return
+        that id."""
         ...
 
-    async def get_key(self, member: Member) -> StoredKey | None: ...
+    async def get_key(self, member: Member, provider: str = "openai") -> StoredKey | None: ...
+
+    async def member_keys(self, member: Member) -> list[StoredKey]:
+        """Every key the member stored, one per provider, by provider id."""
+        ...
 
     async def count_keys(self) -> int:
         """How many members have a key stored (valid or not): one cheap read, for health
@@ -266,7 +278,7 @@ class Store(AttemptLog, OnceLog, InstallationRecords, Protocol):
 
     async def mark_key_used(self, member: Member, key_id: str, now: datetime) -> bool: ...
 
-    async def delete_key(self, member: Member) -> bool: ...
+    async def delete_key(self, member: Member, provider: str = "openai") -> bool: ...
 
     async def get_model(self, member: Member) -> str | None: ...
 

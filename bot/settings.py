@@ -108,6 +108,9 @@ class ProviderSettings(SettingsGroup):
         default=60.0, gt=0, le=600, validation_alias="BYOK_REQUEST_TIMEOUT"
     )
     streaming: bool = Field(default=True, validation_alias="BYOK_STREAMING")
+    # providers.toml: the providers members may bring keys for (app/providers_file.py);
+    # unset, one built-in `openai` entry at base_url.
+    providers_file: str | None = Field(default=None, validation_alias="BYOK_PROVIDERS_FILE")
 
 
 class NetworkSettings(SettingsGroup):

@@ -5,12 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.ports import FailureKind
+from bot.providers import OPENAI_BILLING_PAGE, OPENAI_KEYS_PAGE, Provider
 
-HOW_TO_SET_KEY = (
-    "I answer with your own OpenAI API key, and I don't have one for you yet. "
-    "Use `/setkey` (a private form), or send me your key in a direct message. "
-    "Never paste it in a channel."
-)
+
+def how_to_set_key(provider: Provider | None = None, *, several: bool = False) -> str:
+    """For a member with no key for `provider` (with one provider listed: as it always read)."""
+    name = provider.name if provider is not None else "OpenAI"
+    command = f"`/setkey {provider.id}`" if provider is not None and several else "`/setkey`"
+    where = (
+        f" Create one at {provider.keys_page}."
+        if provider is not None and several and provider.keys_page
+        else ""
+    )
+    return (
+        f"I answer with your own {name} API key, and I don't have one for you yet. "
+        f"Use {command} (a private form), or send me your key in a direct message.{where} "
+        "Never paste it in a channel."
+    )
+
+
+HOW_TO_SET_KEY = how_to_set_key()
 
 HELP = "\n".join(
     [
@@ -81,15 +95,19 @@ def key_saved(masked: str, model_count: int) -> str:
     )
 
 
-def leak_warning(deleted: bool) -> str:
+def leak_warning(
+    deleted: bool, *, provider_name: str = "OpenAI", keys_page: str = OPENAI_KEYS_PAGE
+) -> str:
     where = (
         "I deleted your message"
         if deleted
         else "I couldn't delete your message, so please delete it yourself"
     )
+    what = f"{provider_name} API key" if provider_name else "API key"
+    article = "an" if what[0].lower() in "aeiou" else "a"
     return (
-        "⚠️ Your message in a channel contained an OpenAI API key. Everyone there could see it, "
-        "so treat it as compromised: revoke it now at https://platform.openai.com/api-keys "
+        f"⚠️ Your message in a channel contained {article} {what}. Everyone there "
+        f"could see it, so treat it as compromised: revoke it now at {keys_page} "
         f"and create a new one. {where}. I did not store or use it. "
         "Next time, send your key only with `/setkey` or here in a DM."
     )
@@ -101,7 +119,9 @@ DM_KEY_WITH_TEXT = (
 )
 
 
-def provider_failure(kind: FailureKind, *, retry_after: float | None = None) -> str:
+def provider_failure(
+    kind: FailureKind, *, retry_after: float | None = None, provider: Provider | None = None
+) -> str:
     match kind:
         case FailureKind.UNAUTHORIZED:
             return (
@@ -109,9 +129,14 @@ def provider_failure(kind: FailureKind, *, retry_after: float | None = None) -> 
                 "I've marked it invalid; run `/setkey` with a working key."
             )
         case FailureKind.NO_CREDIT:
+            name = provider.name if provider is not None else "OpenAI"
+            page = (
+                (provider.billing_page or provider.keys_page)
+                if provider is not None
+                else OPENAI_BILLING_PAGE
+            )
             return (
-                "Your OpenAI account is out of credit. Check your billing at "
-                "https://platform.openai.com/settings/organization/billing and try again."
+                f"Your {name} account is out of credit. Check your billing at {page} and try again."
             )
         case FailureKind.RATE_LIMITED:
             wait = f"in {max(1, round(retry_after))} s" if retry_after else "in a moment"
@@ -150,6 +175,51 @@ def models_list(models: list[str], current: str) -> str:
         f"Your key can use these models (current: `{current}`). "
         "Pick one with `/model NAME`.\n" + "\n".join(lines) + more
     )
+
+
+def key_saved_for(masked: str, model_count: int, provider: Provider) -> str:
+    return (
+        f"Your {provider.name} key `{masked}` is saved and sealed. It can use {model_count} "
+        f"model{'s' if model_count != 1 else ''}; see `/model`."
+    )
+
+
+def key_not_this_provider(provider: Provider) -> str:
+    return (
+        f"That doesn't look like a {provider.name} key, so I didn't send it anywhere. "
+        f"Copy it again from {provider.keys_page}, or name its provider: `/setkey PROVIDER KEY`."
+    )
+
+
+def unknown_provider(ids: tuple[str, ...]) -> str:
+    return f"I don't know that provider. The providers here: {', '.join(ids)}."
+
+
+def which_key_to_remove(ids: list[str]) -> str:
+    return (
+        f"You have keys for {', '.join(ids)}. Say which to delete: `/removekey PROVIDER`, "
+        "or `/forget` to delete everything."
+    )
+
+
+def key_removed_for(provider: Provider) -> str:
+    return f"Your {provider.name} key is deleted. Use `/setkey {provider.id}` to add one again."
+
+
+def no_key_for(provider: Provider) -> str:
+    return f"You have no {provider.name} key stored, so there was nothing to remove."
+
+
+def model_refused(reason: str) -> str:
+    return f"{reason} See `/model` for the models you can use."
+
+
+def model_not_allowed(model: str) -> str:
+    return f"This bot's operator doesn't allow `{model}`. See `/model` for the ones you can use."
+
+
+def models_unlisted(provider: Provider) -> str:
+    return f"(I couldn't list the {provider.name} models just now.)"
 
 
 def model_chosen(model: str) -> str:

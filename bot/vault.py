@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bot.domain import Member
+from bot.domain import LEGACY_PROVIDER, Member
 
 _PAYLOAD_VERSION = 1
 _FINGERPRINT_LABEL = b"byok-bot master key fingerprint v1"
@@ -101,7 +101,8 @@ class KeyVault:
                 "BYOK_MASTER_KEYS; refusing to start rather than treat every key as absent."
             )
 
-    def seal(self, owner: Member, api_key: str) -> bytes:
+    def seal(self, owner: Member, api_key: str, *, provider: str = LEGACY_PROVIDER) -> bytes:
+        """`api_key` sealed for `owner` at `provider`: it opens for nobody else, nowhere else."""
         # A rotation may have put a new first key in place since the last seal.
         self.reload()
         payload = {
@@ -109,11 +110,14 @@ class KeyVault:
             "p": owner.platform,
             "w": owner.workspace,
             "u": owner.user,
+            "r": provider,
             "k": api_key,
         }
         return self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode())
 
-    def open(self, owner: Member, sealed: bytes) -> str:
+    def open(self, owner: Member, sealed: bytes, *, provider: str = LEGACY_PROVIDER) -> str:
+        """The key, when `sealed` was sealed for `owner` at `provider`. Payloads sealed before
+        providers were listed name none: they are OpenAI keys, and open only as those."""
         try:
             plaintext = self._fernet.decrypt(sealed)
         except InvalidToken:
@@ -134,6 +138,8 @@ class KeyVault:
             owner.user,
         ):
             raise VaultError("sealed key belongs to another member")
+        if payload.get("r", LEGACY_PROVIDER) != provider:
+            raise VaultError("sealed key belongs to another provider")
         key = payload.get("k")
         if payload.get("v") != _PAYLOAD_VERSION or not isinstance(key, str):
             raise VaultError("sealed key has an unknown layout")

@@ -49,6 +49,7 @@ TABLES: tuple[Table, ...] = (
         name="member_keys",
         columns=(
             *_MEMBER,
+            ("provider", "text"),
             ("key_id", "text"),
             ("sealed", "bytes"),
             ("masked", "text"),

@@ -239,7 +239,7 @@ async def test_timeout_is_explained(
 
     fake_openai.slow_seconds = 3
     slow_gateway = OpenAIGateway(base_url=fake_openai.base_url, timeout=0.3)
-    services.core._conversation._gateway = slow_gateway
+    services.commands._gateways["openai"] = slow_gateway
     try:
         await with_key(services, fake_openai, ALICE, openai_server.SLOW)
         sink = RecordingSink()

@@ -55,11 +55,11 @@ async def test_rejected_key_does_not_replace_a_working_one(
 
 
 async def test_unreachable_provider_stores_nothing_and_says_so(services: Services) -> None:
-    await services.gateway.close()
+    await services.gateways["openai"].close()
     from bot.openai_gateway import OpenAIGateway
 
     dead = OpenAIGateway(base_url="http://127.0.0.1:9/v1", timeout=2)
-    services.commands._gateway = dead
+    services.commands._gateways["openai"] = dead
     try:
         reply = await services.commands.set_key(ALICE, make_key())
     finally:

@@ -356,7 +356,7 @@ async def test_workspace_config_defaults_saves_and_replaces(store: Store) -> Non
 async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> None:
     empty = await store.turn_context(ALICE, server="T1")
     assert empty.config == WorkspaceConfig("slack", "T1")
-    assert (empty.key, empty.model, empty.caps) == (None, None, {})
+    assert (empty.keys, empty.model, empty.caps) == ((), None, {})
 
     await save(store, ALICE)
     await store.set_model(ALICE, "gpt-4o")
@@ -377,25 +377,45 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
     await store.save_workspace_config(WorkspaceConfig("slack", "T2", default_model="o1"))
 
     context = await store.turn_context(ALICE, server="T1")
-    assert context.key == await store.get_key(ALICE)
+    assert context.keys == tuple(await store.member_keys(ALICE))
+    assert context.key_for("openai") == await store.get_key(ALICE)
     assert context.model == await store.get_model(ALICE) == "gpt-4o"
     assert context.caps == await store.get_caps(ALICE)
     assert context.config == config
     # The settings are those of the place asked in, with the member's own key and choices.
     elsewhere = await store.turn_context(ALICE, server="T2")
-    assert elsewhere.config.default_model == "o1" and elsewhere.key == context.key
+    assert elsewhere.config.default_model == "o1" and elsewhere.keys == context.keys
     in_a_dm = await store.turn_context(ALICE, server="")
     assert in_a_dm.config == WorkspaceConfig("slack", "") and in_a_dm.model == "gpt-4o"
     other_platform = await store.turn_context(ALICE_ELSEWHERE, server="T1")
-    assert other_platform.key is None and other_platform.model is None
+    assert other_platform.keys == () and other_platform.model is None
     assert other_platform.config == WorkspaceConfig("discord", "T1")
 
     await store.set_model(ALICE, None)
     await store.set_cap(ALICE, "daily", None)
     await store.delete_key(ALICE)
     cleared = await store.turn_context(ALICE, server="T1")
-    assert (cleared.key, cleared.model) == (None, None)
+    assert (cleared.keys, cleared.model) == ((), None)
     assert cleared.caps == {"monthly": Cap(50000, "tokens")}
+
+
+async def test_a_turn_context_holds_every_providers_key_in_one_read(store: Store) -> None:
+    await save(store, ALICE, b"sealed-openai")
+    await store.save_key(
+        ALICE, sealed=b"sealed-beta", masked="b...", fingerprint="fp", now=NOW, provider="beta"
+    )
+    await store.set_model(ALICE, "beta/llama")
+    await store.set_cap(ALICE, "daily", Cap(2.5, "usd"))
+    context = await store.turn_context(ALICE, server="T1")
+    assert {k.provider: k.sealed for k in context.keys} == {
+        "openai": b"sealed-openai",
+        "beta": b"sealed-beta",
+    }
+    beta = context.key_for("beta")
+    assert beta is not None and beta == await store.get_key(ALICE, "beta")
+    assert context.key_for("gamma") is None
+    # The rows repeated per key carry the one model and caps.
+    assert context.model == "beta/llama" and context.caps == {"daily": Cap(2.5, "usd")}
 
 
 # Forgetting a member, deleting a workspace

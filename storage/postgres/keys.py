@@ -7,18 +7,36 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
+from bot.domain import (
+    FORGOTTEN_EVENT,
+    LEGACY_PROVIDER,
+    AuditRecord,
+    KeyStatus,
+    Member,
+    StoredKey,
+)
 from storage.columns import member_key
 from storage.postgres.connection import PostgresConnection, affected, utc
 
 _MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
 # What stored_key reads, in this order.
-KEY_COLUMNS = ("sealed", "masked", "status", "set_at", "validated_at", "last_used_at", "key_id")
+KEY_COLUMNS = (
+    "sealed",
+    "masked",
+    "status",
+    "set_at",
+    "validated_at",
+    "last_used_at",
+    "key_id",
+    "provider",
+)
 
 
 def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
     """A member_keys row, its KEY_COLUMNS in order."""
-    sealed, masked, status, set_at, validated_at, last_used_at, key_id = row[: len(KEY_COLUMNS)]
+    sealed, masked, status, set_at, validated_at, last_used_at, key_id, provider = row[
+        : len(KEY_COLUMNS)
+    ]
     state: KeyStatus = "valid" if status == "valid" else "invalid"
     return StoredKey(
         member=member,
@@ -29,6 +47,7 @@ def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
         set_at=set_at,
         validated_at=validated_at,
         last_used_at=last_used_at,
+        provider=str(provider),
     )
 
 
@@ -38,19 +57,27 @@ class KeyRows(PostgresConnection):
         return {str(row[0]) for row in rows}
 
     async def save_key(
-        self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
+        self,
+        member: Member,
+        *,
+        sealed: bytes,
+        masked: str,
+        fingerprint: str,
+        now: datetime,
+        provider: str = LEGACY_PROVIDER,
     ) -> str:
         key_id = secrets.token_hex(16)
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked,"
-                " status, set_at, validated_at, last_used_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 'valid', $7, $7, NULL)"
-                " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET"
+                "INSERT INTO member_keys (platform, workspace, user_id, provider, key_id, sealed,"
+                " masked, status, set_at, validated_at, last_used_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, 'valid', $8, $8, NULL)"
+                " ON CONFLICT (platform, workspace, user_id, provider) DO UPDATE SET"
                 " key_id = excluded.key_id, sealed = excluded.sealed, masked = excluded.masked,"
                 " status = 'valid', set_at = excluded.set_at,"
                 " validated_at = excluded.validated_at, last_used_at = NULL",
                 *member_key(member),
+                provider,
                 key_id,
                 sealed,
                 masked,
@@ -67,13 +94,21 @@ class KeyRows(PostgresConnection):
         row = await self._one("SELECT COUNT(*) FROM member_keys")
         return int(row[0]) if row is not None else 0
 
-    async def get_key(self, member: Member) -> StoredKey | None:
+    async def get_key(self, member: Member, provider: str = LEGACY_PROVIDER) -> StoredKey | None:
         row = await self._one(
-            f"SELECT {', '.join(KEY_COLUMNS)}"  # noqa: S608 - column names are constants
-            " FROM member_keys WHERE platform = $1 AND workspace = $2 AND user_id = $3",
-            member_key(member),
+            f"SELECT {', '.join(KEY_COLUMNS)} FROM member_keys"  # noqa: S608 - constants
+            " WHERE platform = $1 AND workspace = $2 AND user_id = $3 AND provider = $4",
+            (*member_key(member), provider),
         )
         return None if row is None else stored_key(member, tuple(row))
+
+    async def member_keys(self, member: Member) -> list[StoredKey]:
+        rows = await self._all(
+            f"SELECT {', '.join(KEY_COLUMNS)} FROM member_keys"  # noqa: S608 - constants
+            " WHERE platform = $1 AND workspace = $2 AND user_id = $3 ORDER BY provider",
+            member_key(member),
+        )
+        return [stored_key(member, tuple(row)) for row in rows]
 
     async def _update_key(
         self, member: Member, key_id: str, assignment: str, *values: object
@@ -101,11 +136,13 @@ class KeyRows(PostgresConnection):
     async def mark_key_used(self, member: Member, key_id: str, now: datetime) -> bool:
         return await self._update_key(member, key_id, "last_used_at = $1", utc(now))
 
-    async def delete_key(self, member: Member) -> bool:
+    async def delete_key(self, member: Member, provider: str = LEGACY_PROVIDER) -> bool:
         # The row goes; its dead tuple holds only ciphertext until VACUUM (see connection.py).
         status = await self._pool.execute(
-            "DELETE FROM member_keys WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+            "DELETE FROM member_keys"
+            " WHERE platform = $1 AND workspace = $2 AND user_id = $3 AND provider = $4",
             *member_key(member),
+            provider,
         )
         return affected(status) > 0
 
@@ -161,15 +198,23 @@ class KeyRows(PostgresConnection):
             await db.execute(
                 "LOCK TABLE member_keys, installations, master_key_fingerprints IN EXCLUSIVE MODE"
             )
-            rows = await db.fetch("SELECT platform, workspace, user_id, sealed FROM member_keys")
+            rows = await db.fetch(
+                "SELECT platform, workspace, user_id, provider, sealed FROM member_keys"
+            )
             # A reseal that fails part-way raises here, before anything is written.
             resealed = [
-                (reseal(bytes(row["sealed"])), row["platform"], row["workspace"], row["user_id"])
+                (
+                    reseal(bytes(row["sealed"])),
+                    row["platform"],
+                    row["workspace"],
+                    row["user_id"],
+                    row["provider"],
+                )
                 for row in rows
             ]
             await db.executemany(
                 "UPDATE member_keys SET sealed = $1"
-                " WHERE platform = $2 AND workspace = $3 AND user_id = $4",
+                " WHERE platform = $2 AND workspace = $3 AND user_id = $4 AND provider = $5",
                 resealed,
             )
             await db.executemany(

@@ -10,8 +10,8 @@ from storage.postgres.connection import PostgresConnection
 from storage.postgres.keys import KEY_COLUMNS, stored_key
 from storage.postgres.workspaces import CONFIG_COLUMNS, workspace_config
 
-# One query is one round trip to the server: the member's key row and the workspace's row are
-# outer-joined to a single row, the model and the caps are sub-selects (the caps as a JSON
+# One query is one round trip to the server: the member's key rows (one per provider) and the
+# workspace's row are outer-joined, the model and the caps are sub-selects (the caps as a JSON
 # array, so any number of them fits the one row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
@@ -32,15 +32,18 @@ _TURN_CONTEXT = (
 class TurnRows(PostgresConnection):
     async def turn_context(self, member: Member, *, server: str) -> TurnContext:
         platform, workspace, user = member_key(member)
-        row = await self._one(_TURN_CONTEXT, (platform, workspace, user, server))
-        assert row is not None  # the outer joins always give one row
-        values = tuple(row)
+        rows = [
+            tuple(row)
+            for row in await self._all(_TURN_CONTEXT, (platform, workspace, user, server))
+        ]
+        # One row per key the member holds (one per provider), or one row with no key.
+        values = rows[0]
         key_end = len(KEY_COLUMNS)
         config_end = key_end + len(CONFIG_COLUMNS)
         model, caps = values[config_end], values[config_end + 1]
         return TurnContext(
             config=workspace_config(platform, server, values[key_end:config_end]),
-            key=None if values[0] is None else stored_key(member, values[:key_end]),
+            keys=tuple(stored_key(member, r[:key_end]) for r in rows if r[0] is not None),
             model=str(model) if model else None,
             caps=_caps(caps),
         )

@@ -7,18 +7,36 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.domain import FORGOTTEN_EVENT, AuditRecord, KeyStatus, Member, StoredKey
+from bot.domain import (
+    FORGOTTEN_EVENT,
+    LEGACY_PROVIDER,
+    AuditRecord,
+    KeyStatus,
+    Member,
+    StoredKey,
+)
 from storage.columns import member_key
 from storage.sqlite.connection import SqliteConnection, iso_time, parse_time
 
 _MEMBER_TABLES = ("member_keys", "member_prefs", "member_caps", "usage_events", "audit_events")
 # What stored_key reads, in this order.
-KEY_COLUMNS = ("sealed", "masked", "status", "set_at", "validated_at", "last_used_at", "key_id")
+KEY_COLUMNS = (
+    "sealed",
+    "masked",
+    "status",
+    "set_at",
+    "validated_at",
+    "last_used_at",
+    "key_id",
+    "provider",
+)
 
 
 def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
     """A member_keys row, its KEY_COLUMNS in order."""
-    sealed, masked, status, set_at, validated_at, last_used_at, key_id = row[: len(KEY_COLUMNS)]
+    sealed, masked, status, set_at, validated_at, last_used_at, key_id, provider = row[
+        : len(KEY_COLUMNS)
+    ]
     set_time = parse_time(set_at)
     assert set_time is not None
     state: KeyStatus = "valid" if status == "valid" else "invalid"
@@ -31,6 +49,7 @@ def stored_key(member: Member, row: Sequence[Any]) -> StoredKey:
         set_at=set_time,
         validated_at=parse_time(validated_at),
         last_used_at=parse_time(last_used_at),
+        provider=str(provider),
     )
 
 
@@ -40,19 +59,34 @@ class KeyRows(SqliteConnection):
         return {str(row[0]) for row in rows}
 
     async def save_key(
-        self, member: Member, *, sealed: bytes, masked: str, fingerprint: str, now: datetime
+        self,
+        member: Member,
+        *,
+        sealed: bytes,
+        masked: str,
+        fingerprint: str,
+        now: datetime,
+        provider: str = LEGACY_PROVIDER,
     ) -> str:
         key_id = secrets.token_hex(16)
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked,"
-                " status, set_at, validated_at, last_used_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'valid', ?, ?, NULL)"
-                " ON CONFLICT (platform, workspace, user_id) DO UPDATE SET"
+                "INSERT INTO member_keys (platform, workspace, user_id, provider, key_id, sealed,"
+                " masked, status, set_at, validated_at, last_used_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'valid', ?, ?, NULL)"
+                " ON CONFLICT (platform, workspace, user_id, provider) DO UPDATE SET"
                 " key_id = excluded.key_id, sealed = excluded.sealed, masked = excluded.masked,"
                 " status = 'valid', set_at = excluded.set_at,"
                 " validated_at = excluded.validated_at, last_used_at = NULL",
-                (*member_key(member), key_id, sealed, masked, iso_time(now), iso_time(now)),
+                (
+                    *member_key(member),
+                    provider,
+                    key_id,
+                    sealed,
+                    masked,
+                    iso_time(now),
+                    iso_time(now),
+                ),
             )
             await db.execute(
                 "INSERT OR IGNORE INTO master_key_fingerprints (fingerprint) VALUES (?)",
@@ -66,13 +100,21 @@ class KeyRows(SqliteConnection):
         row = await self._one("SELECT COUNT(*) FROM member_keys")
         return int(row[0]) if row is not None else 0
 
-    async def get_key(self, member: Member) -> StoredKey | None:
+    async def get_key(self, member: Member, provider: str = LEGACY_PROVIDER) -> StoredKey | None:
         row = await self._one(
-            f"SELECT {', '.join(KEY_COLUMNS)}"  # noqa: S608 - column names are constants
-            " FROM member_keys WHERE platform = ? AND workspace = ? AND user_id = ?",
-            member_key(member),
+            f"SELECT {', '.join(KEY_COLUMNS)} FROM member_keys"  # noqa: S608 - constants
+            " WHERE platform = ? AND workspace = ? AND user_id = ? AND provider = ?",
+            (*member_key(member), provider),
         )
         return None if row is None else stored_key(member, row)
+
+    async def member_keys(self, member: Member) -> list[StoredKey]:
+        rows = await self._all(
+            f"SELECT {', '.join(KEY_COLUMNS)} FROM member_keys"  # noqa: S608 - constants
+            " WHERE platform = ? AND workspace = ? AND user_id = ? ORDER BY provider",
+            member_key(member),
+        )
+        return [stored_key(member, row) for row in rows]
 
     async def _update_key(
         self, member: Member, key_id: str, assignment: str, *values: object
@@ -96,11 +138,12 @@ class KeyRows(SqliteConnection):
     async def mark_key_used(self, member: Member, key_id: str, now: datetime) -> bool:
         return await self._update_key(member, key_id, "last_used_at = ?", iso_time(now))
 
-    async def delete_key(self, member: Member) -> bool:
+    async def delete_key(self, member: Member, provider: str = LEGACY_PROVIDER) -> bool:
         async with self._transaction() as db:
             cur = await db.execute(
-                "DELETE FROM member_keys WHERE platform = ? AND workspace = ? AND user_id = ?",
-                member_key(member),
+                "DELETE FROM member_keys"
+                " WHERE platform = ? AND workspace = ? AND user_id = ? AND provider = ?",
+                (*member_key(member), provider),
             )
             deleted = cur.rowcount > 0
         await self._scrub()
@@ -151,12 +194,14 @@ class KeyRows(SqliteConnection):
         now: datetime,
     ) -> int:
         async with self._transaction() as db:
-            rows = await self._all("SELECT platform, workspace, user_id, sealed FROM member_keys")
-            for platform, workspace, user_id, sealed in rows:
+            rows = await self._all(
+                "SELECT platform, workspace, user_id, provider, sealed FROM member_keys"
+            )
+            for platform, workspace, user_id, provider, sealed in rows:
                 await db.execute(
                     "UPDATE member_keys SET sealed = ?"
-                    " WHERE platform = ? AND workspace = ? AND user_id = ?",
-                    (reseal(bytes(sealed)), platform, workspace, user_id),
+                    " WHERE platform = ? AND workspace = ? AND user_id = ? AND provider = ?",
+                    (reseal(bytes(sealed)), platform, workspace, user_id, provider),
                 )
                 await self._insert_audit(
                     db,

@@ -11,8 +11,8 @@ from storage.sqlite.keys import KEY_COLUMNS, stored_key
 from storage.sqlite.workspaces import CONFIG_COLUMNS, workspace_config
 
 # One statement is one hop to aiosqlite's thread and one read of the file: the member's key
-# row and the workspace's row are outer-joined to a single row, the model and the caps are
-# sub-selects (the caps as a JSON array, so any number of them fits the one row).
+# rows (one per provider, or none) and the workspace's row are outer-joined, the model and
+# the caps are sub-selects (the caps as a JSON array, so any number of them fits a row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
     + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
@@ -32,17 +32,18 @@ _TURN_CONTEXT = (
 class TurnRows(SqliteConnection):
     async def turn_context(self, member: Member, *, server: str) -> TurnContext:
         platform, workspace, user = member_key(member)
-        row = await self._one(
+        rows = await self._all(
             _TURN_CONTEXT,
             {"platform": platform, "workspace": workspace, "user": user, "server": server},
         )
-        assert row is not None  # the outer joins always give one row
+        # One row per key the member holds (one per provider), or one row with no key.
+        row = rows[0]
         key_end = len(KEY_COLUMNS)
         config_end = key_end + len(CONFIG_COLUMNS)
         model, caps = row[config_end], row[config_end + 1]
         return TurnContext(
             config=workspace_config(platform, server, row[key_end:config_end]),
-            key=None if row[0] is None else stored_key(member, row[:key_end]),
+            keys=tuple(stored_key(member, r[:key_end]) for r in rows if r[0] is not None),
             model=str(model) if model else None,
             caps=_caps(caps),
         )
