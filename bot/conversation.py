@@ -229,7 +229,8 @@ class Conversation:
             watch.outcome = KEY_INVALID_OUTCOME
             await sink.private(texts.provider_failure(FailureKind.UNAUTHORIZED))
             return None
-        model = self._commands.providers.qualified(provider, choice.model)
+        # Usage rows and the turn's result name the provider that was paid.
+        model = self._commands.providers.ledger_name(provider, choice.model)
         try:
             api_key = self._commands.unseal(stored)
             admission = await self._limits.admit(

@@ -144,6 +144,14 @@ class ProviderList:
         before providers were listed), `provider/model` for the others."""
         return model if provider.id == self.default.id else f"{provider.id}/{model}"
 
+    @staticmethod
+    def ledger_name(provider: Provider, model: str) -> str:
+        """The model as usage rows name it: bare for OpenAI (as before providers were listed,
+        and as the bundled price table names them), `provider/model` for every other, so a
+        row always says which account paid and no other provider's call is priced as
+        OpenAI's."""
+        return model if provider.id == LEGACY_PROVIDER else f"{provider.id}/{model}"
+
     def shown(self, provider: Provider, model: str) -> str:
         """The name in lists: `provider/model` whenever several providers are listed."""
         return f"{provider.id}/{model}" if self.several else model

@@ -35,6 +35,10 @@ CUT = "cut"
 CUT_ABRUPT = "cut_abrupt"
 # The third chunk of the stream is not JSON.
 MALFORMED = "malformed"
+# Other providers' error shapes: OpenRouter's 402 "insufficient credits" (its code a number),
+# Azure's 404 DeploymentNotFound.
+CREDITS_402 = "credits_402"
+DEPLOYMENT_NOT_FOUND = "deployment_not_found"
 
 DEFAULT_MODELS = ("gpt-5-mini", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 
@@ -47,6 +51,10 @@ class RecordedRequest:
     body: dict[str, Any] | None
     # time.monotonic() when it arrived.
     at: float = 0.0
+    # The Host header, the query parameters and every header (names in lower case).
+    host: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Response:
@@ -124,7 +132,16 @@ class FakeOpenAI:
         body = await request.json() if request.can_read_body else None
         auth = request.headers.get("Authorization")
         self.requests.append(
-            RecordedRequest(request.method, request.path, auth, body, at=time.monotonic())
+            RecordedRequest(
+                request.method,
+                request.path,
+                auth,
+                body,
+                at=time.monotonic(),
+                host=request.host,
+                query=dict(request.query),
+                headers={name.lower(): value for name, value in request.headers.items()},
+            )
         )
         key = auth.removeprefix("Bearer ") if auth else ""
         return self.behaviours.get(key, UNAUTHORIZED)
@@ -258,6 +275,17 @@ class FakeOpenAI:
                 else:
                     response.headers["retry-after"] = self.retry_after
                 return response
+            case "credits_402":
+                body = {"error": {"message": "Insufficient credits.", "code": 402}}
+                return web.json_response(body, status=402)
+            case "deployment_not_found":
+                body = {
+                    "error": {
+                        "code": "DeploymentNotFound",
+                        "message": "The API deployment for this resource does not exist.",
+                    }
+                }
+                return web.json_response(body, status=404)
             case "server_error" | "server_error_once":
                 if behaviour == SERVER_ERROR_ONCE and self._count(behaviour, path) > 1:
                     return None
