@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
@@ -12,6 +13,7 @@ from adapters.discord import texts
 from adapters.discord.replies import answer_privately, think_privately
 from adapters.discord.router import discord_member
 from bot.commands import MemberCommands
+from bot.providers import Provider
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,12 @@ ANYWHERE = {"guilds": True, "dms": True, "private_channels": True}
 class SetKeyModal(discord.ui.Modal):
     """One text input: the key travels in the interaction, never as a message."""
 
-    def __init__(self, *, commands: MemberCommands) -> None:
-        super().__init__(title=texts.SETKEY_MODAL_TITLE, timeout=600)
+    def __init__(self, *, commands: MemberCommands, provider: Provider | None = None) -> None:
+        super().__init__(title=texts.setkey_modal_title(provider), timeout=600)
         self._commands = commands
+        self._provider = provider
         self.key: discord.ui.TextInput[SetKeyModal] = discord.ui.TextInput(
-            label=texts.SETKEY_FIELD_LABEL,
+            label=texts.setkey_field_label(provider),
             placeholder=texts.SETKEY_FIELD_PLACEHOLDER,
             style=discord.TextStyle.short,
             max_length=512,
@@ -38,7 +41,11 @@ class SetKeyModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         self.stop()
         await think_privately(interaction)
-        reply = await self._commands.set_key(discord_member(interaction.user), self.key.value)
+        reply = await self._commands.set_key(
+            discord_member(interaction.user),
+            self.key.value,
+            provider=self._provider.id if self._provider is not None else None,
+        )
         await answer_privately(interaction, reply.text)
 
     async def on_error(  # type: ignore[override]
@@ -52,6 +59,37 @@ class SetKeyModal(discord.ui.Modal):
         await answer_privately(interaction, texts.COMMAND_FAILED)
 
 
+Run = Callable[[discord.Interaction, str, str], Awaitable[None]]
+
+
+def add_provider_key_commands(
+    tree: app_commands.CommandTree[discord.Client], commands: MemberCommands, run: Run
+) -> None:
+    """With several providers listed, /setkey and /removekey name one (a choice from the
+    operator's list, never free text); the key itself still goes in the modal."""
+    choices = [
+        app_commands.Choice(name=provider.name, value=provider.id)
+        for provider in commands.providers
+    ][:MAX_CHOICES]
+
+    @tree.command(name="setkey", description="Add or replace your API key for a provider")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    @app_commands.describe(provider="Whose key it is")
+    @app_commands.choices(provider=choices)
+    async def setkey(interaction: discord.Interaction, provider: app_commands.Choice[str]) -> None:
+        chosen = commands.providers.get(provider.value)
+        await interaction.response.send_modal(SetKeyModal(commands=commands, provider=chosen))
+
+    @tree.command(name="removekey", description="Delete your API key for a provider")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    @app_commands.describe(provider="Whose key to delete; left out: your only key")
+    @app_commands.choices(provider=choices)
+    async def removekey(
+        interaction: discord.Interaction, provider: app_commands.Choice[str] | None = None
+    ) -> None:
+        await run(interaction, "removekey", provider.value if provider is not None else "")
+
+
 def add_member_commands(
     tree: app_commands.CommandTree[discord.Client], commands: MemberCommands
 ) -> None:
@@ -60,15 +98,19 @@ def add_member_commands(
         reply = await commands.run(discord_member(interaction.user), name, argument)
         await answer_privately(interaction, reply.text)
 
-    @tree.command(name="setkey", description="Add or replace your OpenAI API key (privately)")
-    @app_commands.allowed_contexts(**ANYWHERE)
-    async def setkey(interaction: discord.Interaction) -> None:
-        await interaction.response.send_modal(SetKeyModal(commands=commands))
+    if commands.providers.several:
+        add_provider_key_commands(tree, commands, run)
+    else:
 
-    @tree.command(name="removekey", description="Delete your OpenAI API key")
-    @app_commands.allowed_contexts(**ANYWHERE)
-    async def removekey(interaction: discord.Interaction) -> None:
-        await run(interaction, "removekey")
+        @tree.command(name="setkey", description="Add or replace your OpenAI API key (privately)")
+        @app_commands.allowed_contexts(**ANYWHERE)
+        async def setkey(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(SetKeyModal(commands=commands))
+
+        @tree.command(name="removekey", description="Delete your OpenAI API key")
+        @app_commands.allowed_contexts(**ANYWHERE)
+        async def removekey(interaction: discord.Interaction) -> None:
+            await run(interaction, "removekey")
 
     @tree.command(name="mykey", description="See your key (masked), when it was used, your model")
     @app_commands.allowed_contexts(**ANYWHERE)

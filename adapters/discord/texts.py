@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from bot.providers import Provider
+
 SETKEY_MODAL_TITLE = "Set your OpenAI API key"
 SETKEY_FIELD_LABEL = "OpenAI API key"
+
+
+def setkey_modal_title(provider: Provider | None) -> str:
+    # Discord allows 45 characters in a modal title.
+    return f"Set your {provider.name} API key"[:45] if provider else SETKEY_MODAL_TITLE
+
+
+def setkey_field_label(provider: Provider | None) -> str:
+    return f"{provider.name} API key"[:45] if provider else SETKEY_FIELD_LABEL
+
+
 SETKEY_FIELD_PLACEHOLDER = "sk-..."
 COMMAND_FAILED = "Sorry, something went wrong with that command. Please try again."
 
