@@ -107,7 +107,9 @@ class MemberCommands:
             case "setkey":
                 return await self.set_key_from(member, argument)
             case "removekey":
-                return await self.remove_key(member, argument.strip() or None)
+                # With one provider, /removekey is as it always was: it takes no argument.
+                named = argument.strip() if self._providers.several else ""
+                return await self.remove_key(member, named or None)
             case "mykey":
                 return await self.my_key(member)
             case "model":
@@ -132,8 +134,12 @@ class MemberCommands:
     async def set_key_from(self, member: Member, argument: str) -> Reply:
         """`[PROVIDER] KEY`, as typed after /setkey (console, DMs, slash-command text)."""
         head, _, rest = argument.strip().partition(" ")
-        if rest.strip() and self._providers.get(head) is not None:
-            return await self.set_key(member, rest, provider=head)
+        named = self._providers.get(head) if self._providers.several else None
+        if named is not None and not rest.strip():
+            # A provider's name is not a key: never send it anywhere as one.
+            return Reply(texts.setkey_needs_key(named), Severity.REFUSED)
+        if named is not None:
+            return await self.set_key(member, rest, provider=named.id)
         return await self.set_key(member, argument)
 
     async def set_key(self, member: Member, raw: str, *, provider: str | None = None) -> Reply:

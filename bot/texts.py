@@ -191,6 +191,13 @@ def key_not_this_provider(provider: Provider) -> str:
     )
 
 
+def setkey_needs_key(provider: Provider) -> str:
+    return (
+        f"Add the key after the provider: `/setkey {provider.id} KEY` (privately), "
+        f"or send it to me in a DM. Create one at {provider.keys_page}."
+    )
+
+
 def unknown_provider(ids: tuple[str, ...]) -> str:
     return f"I don't know that provider. The providers here: {', '.join(ids)}."
 

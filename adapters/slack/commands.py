@@ -24,8 +24,10 @@ from adapters.slack.views import (
     modal_result,
     setkey_modal,
     submitted_key,
+    submitted_provider,
 )
 from bot.domain import Member, Reply
+from bot.providers import Provider
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ MEMBER_COMMANDS = {
 # Every slash command the app registers (and the manifest lists).
 SLASH_COMMANDS = (*MEMBER_COMMANDS, CONFIG_COMMAND)
 # Commands whose argument means nothing; anything typed after them is ignored.
-_NO_ARGUMENT = frozenset({"removekey", "mykey", "usage", "forget", "help"})
+# /removekey takes a provider (the core ignores it while one provider is listed).
+_NO_ARGUMENT = frozenset({"mykey", "usage", "forget", "help"})
 # Commands after which the App Home may show something new.
 _CHANGES_HOME = frozenset({"setkey", "removekey", "model", "forget"})
 
@@ -71,9 +74,12 @@ class CommandListeners:
         name = MEMBER_COMMANDS[command["command"]]
         argument = "" if name in _NO_ARGUMENT else str(command.get("text") or "").strip()
         member = self._bridge.member(context, command["user_id"])
-        if name == "setkey" and not argument:
+        providers = self._bridge.core.commands.providers
+        named = providers.get(argument) if argument and providers.several else None
+        if name == "setkey" and (not argument or named is not None):
+            # `/setkey groq` opens the form with Groq chosen: the key still goes in the modal.
             await ack()
-            await self._open_modal(client, str(command["trigger_id"]), member)
+            await self._open_modal(client, str(command["trigger_id"]), member, named)
             return
         await ack()
         self._bridge.tasks.spawn(
@@ -96,9 +102,16 @@ class CommandListeners:
         if name in _CHANGES_HOME:
             await self._bridge.publish_home(client, member)
 
-    async def _open_modal(self, client: AsyncWebClient, trigger_id: str, member: Member) -> None:
+    async def _open_modal(
+        self,
+        client: AsyncWebClient,
+        trigger_id: str,
+        member: Member,
+        chosen: Provider | None = None,
+    ) -> None:
+        view = setkey_modal(self._bridge.core.commands.providers, chosen)
         try:
-            await client.views_open(trigger_id=trigger_id, view=setkey_modal())
+            await client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as error:
             log.warning("setkey modal not opened for %s: %s", member, error.response.get("error"))
 
@@ -107,7 +120,9 @@ class CommandListeners:
     ) -> None:
         member = self._bridge.member(context, body["user"]["id"])
         checking = asyncio.ensure_future(
-            self._bridge.core.commands.set_key(member, submitted_key(view))
+            self._bridge.core.commands.set_key(
+                member, submitted_key(view), provider=submitted_provider(view)
+            )
         )
         done, _ = await asyncio.wait({checking}, timeout=self._bridge.ack_budget)
         if not done:

@@ -8,6 +8,10 @@ MODAL_SUBMIT = "Save"
 MODAL_CLOSE = "Cancel"
 MODAL_DONE = "Done"
 MODAL_LABEL = "OpenAI API key"
+# With several providers listed.
+MODAL_KEYS_TITLE = "Your API key"
+MODAL_KEY_LABEL = "API key"
+MODAL_PROVIDER_LABEL = "Provider"
 MODAL_HINT = (
     "Only this app sees what you type here. The key is checked for free with the provider, "
     "then sealed; it is never shown again, only a masked form."

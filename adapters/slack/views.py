@@ -7,10 +7,13 @@ from typing import Any
 from adapters.slack import texts
 from adapters.slack.payloads import SubmittedView
 from bot.commands import KeyInfo
+from bot.providers import Provider, ProviderList
 
 SETKEY_CALLBACK = "byok_setkey"
 KEY_BLOCK = "byok_key_block"
 KEY_ACTION = "byok_key_input"
+PROVIDER_BLOCK = "byok_provider_block"
+PROVIDER_ACTION = "byok_provider_select"
 HOME_SET_ACTION = "byok_home_setkey"
 HOME_REMOVE_ACTION = "byok_home_removekey"
 
@@ -25,27 +28,58 @@ def _section(markdown: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": markdown}}
 
 
-def setkey_modal() -> View:
+def _provider_select(providers: ProviderList, chosen: Provider | None) -> dict[str, Any]:
+    """Which provider the key is for: options from the operator's list only."""
+    options = [
+        {"text": _plain(provider.name[:75]), "value": provider.id} for provider in providers
+    ][:100]
+    initial = chosen or providers.default
+    return {
+        "type": "input",
+        "block_id": PROVIDER_BLOCK,
+        "label": _plain(texts.MODAL_PROVIDER_LABEL),
+        "element": {
+            "type": "static_select",
+            "action_id": PROVIDER_ACTION,
+            "options": options,
+            "initial_option": next(o for o in options if o["value"] == initial.id),
+        },
+    }
+
+
+def setkey_modal(providers: ProviderList | None = None, chosen: Provider | None = None) -> View:
+    """The key's one text input; with several providers listed, a select of them above it."""
+    several = providers is not None and providers.several
+    key_input = {
+        "type": "input",
+        "block_id": KEY_BLOCK,
+        "label": _plain(texts.MODAL_KEY_LABEL if several else texts.MODAL_LABEL),
+        "hint": _plain(texts.MODAL_HINT),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": KEY_ACTION,
+            "placeholder": _plain(texts.MODAL_PLACEHOLDER),
+        },
+    }
+    blocks = [key_input]
+    if several and providers is not None:
+        blocks.insert(0, _provider_select(providers, chosen))
     return {
         "type": "modal",
         "callback_id": SETKEY_CALLBACK,
-        "title": _plain(texts.MODAL_TITLE),
+        "title": _plain(texts.MODAL_KEYS_TITLE if several else texts.MODAL_TITLE),
         "submit": _plain(texts.MODAL_SUBMIT),
         "close": _plain(texts.MODAL_CLOSE),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": KEY_BLOCK,
-                "label": _plain(texts.MODAL_LABEL),
-                "hint": _plain(texts.MODAL_HINT),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": KEY_ACTION,
-                    "placeholder": _plain(texts.MODAL_PLACEHOLDER),
-                },
-            }
-        ],
+        "blocks": blocks,
     }
+
+
+def submitted_provider(view: SubmittedView) -> str | None:
+    """The provider chosen in the modal (checked against the list by the core), if any."""
+    values = view.get("state", {}).get("values", {})
+    selected = values.get(PROVIDER_BLOCK, {}).get(PROVIDER_ACTION, {}).get("selected_option")
+    value = selected.get("value") if isinstance(selected, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def submitted_key(view: SubmittedView) -> str:

@@ -146,9 +146,29 @@ class SlackSender:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post(body, "application/x-www-form-urlencoded")
 
-    async def submit_key(self, user: str, key: str) -> Answer:
-        from adapters.slack.views import KEY_ACTION, KEY_BLOCK, SETKEY_CALLBACK
+    async def submit_key(self, user: str, key: str, *, provider: str | None = None) -> Answer:
+        """The /setkey modal submitted; `provider`: the option chosen in its provider select."""
+        from adapters.slack.views import (
+            KEY_ACTION,
+            KEY_BLOCK,
+            PROVIDER_ACTION,
+            PROVIDER_BLOCK,
+            SETKEY_CALLBACK,
+        )
 
+        values: dict[str, Any] = {
+            KEY_BLOCK: {KEY_ACTION: {"type": "plain_text_input", "value": key}}
+        }
+        if provider is not None:
+            values[PROVIDER_BLOCK] = {
+                PROVIDER_ACTION: {
+                    "type": "static_select",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": provider},
+                        "value": provider,
+                    },
+                }
+            }
         return await self.interaction(
             {
                 "type": "view_submission",
@@ -158,11 +178,7 @@ class SlackSender:
                     "id": "V0001",
                     "type": "modal",
                     "callback_id": SETKEY_CALLBACK,
-                    "state": {
-                        "values": {
-                            KEY_BLOCK: {KEY_ACTION: {"type": "plain_text_input", "value": key}}
-                        }
-                    },
+                    "state": {"values": values},
                     "private_metadata": "",
                 },
             }
