@@ -541,3 +541,57 @@ def test_the_leak_guard_learns_every_listed_pattern() -> None:
     )
     for key in (make_key(), beta_key(), anthropic, "gsk_" + "aZ3kQ9" * 8 + "aZ3k"):
         assert contains_key(f"look: {key}"), key
+
+
+async def test_a_postgres_database_from_before_providers_keeps_its_keys_as_openai_keys(
+    fresh_postgres_url: str, master_key: str
+) -> None:
+    import asyncpg
+
+    from storage.postgres import PostgresStore
+    from storage.postgres import migrations as postgres_migrations
+
+    key = make_key()
+    old_payload = {"v": 1, "p": "console", "w": "", "u": "alice", "k": key}
+    sealed = Fernet(master_key).encrypt(json.dumps(old_payload).encode())
+    connection = await asyncpg.connect(fresh_postgres_url)
+    try:
+        await connection.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL)"
+        )
+        for migration in postgres_migrations()[:-1]:
+            await connection.execute(migration.script)
+            await connection.execute(
+                "INSERT INTO schema_version VALUES ($1, now())", migration.version
+            )
+        await connection.execute(
+            "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked,"
+            " status, set_at) VALUES ('console', '', 'alice', 'k1', $1, 'sk-proj...abcd',"
+            " 'valid', now())",
+            sealed,
+        )
+    finally:
+        await connection.close()
+    change = await PostgresStore.migrate(url=fresh_postgres_url)
+    assert [m.version for m in change.applied] == [postgres_migrations()[-1].version]
+    store = await PostgresStore.open(url=fresh_postgres_url, pool_size=1)
+    try:
+        [stored] = await store.member_keys(ALICE)
+        assert (stored.provider, stored.key_id) == ("openai", "k1")
+        vault = KeyVault(master_keys=[master_key])
+        assert vault.open(ALICE, stored.sealed) == key
+        with pytest.raises(VaultError):
+            vault.open(ALICE, stored.sealed, provider="beta")
+        # One key per provider now: a second provider's key sits beside it.
+        await store.save_key(
+            ALICE,
+            sealed=vault.seal(ALICE, "other", provider="beta"),
+            masked="o...",
+            fingerprint=fingerprint(master_key),
+            now=datetime.now(UTC),
+            provider="beta",
+        )
+        assert [k.provider for k in await store.member_keys(ALICE)] == ["beta", "openai"]
+    finally:
+        await store.close()

@@ -865,3 +865,44 @@ async def test_two_stores_on_one_database_share_windows_slots_and_tokens(engine:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_one_key_per_member_per_provider(store: Store) -> None:
+    first = await save(store, ALICE, b"sealed-openai")
+    beta_id = await store.save_key(
+        ALICE, sealed=b"sealed-beta", masked="b...", fingerprint="fp", now=NOW, provider="beta"
+    )
+    keys = await store.member_keys(ALICE)
+    assert [(k.provider, k.sealed) for k in keys] == [
+        ("beta", b"sealed-beta"),
+        ("openai", b"sealed-openai"),
+    ]
+    assert await store.count_keys() == 2
+    # Replacing one provider's key leaves the other's alone.
+    again = await store.save_key(
+        ALICE, sealed=b"sealed-beta-2", masked="b...", fingerprint="fp", now=NOW, provider="beta"
+    )
+    assert again != beta_id
+    openai_row = await store.get_key(ALICE)
+    assert openai_row is not None and openai_row.key_id == first
+    # Statuses change only the row the key id names.
+    assert await store.mark_key_invalid(ALICE, again)
+    still = await store.get_key(ALICE, "openai")
+    assert still is not None and still.status == "valid"
+    assert await store.delete_key(ALICE, "beta")
+    assert not await store.delete_key(ALICE, "beta")
+    assert [k.provider for k in await store.member_keys(ALICE)] == ["openai"]
+    assert await store.get_key(ALICE, "beta") is None
+    await store.save_key(
+        ALICE, sealed=b"sealed-beta", masked="b...", fingerprint="fp", now=NOW, provider="beta"
+    )
+    resealed = await store.reseal_all(
+        lambda sealed: sealed + b"!", fingerprint="fp2", audit_event="key_resealed", now=NOW
+    )
+    assert resealed == 2
+    assert {k.sealed for k in await store.member_keys(ALICE)} == {
+        b"sealed-openai!",
+        b"sealed-beta!",
+    }
+    await store.forget_member(ALICE, now=NOW)
+    assert await store.member_keys(ALICE) == []
