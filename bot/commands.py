@@ -121,11 +121,19 @@ class MemberCommands:
             case "forget":
                 return await self.forget(member)
             case _:
+                if self._providers.several:
+                    return Reply(texts.help_with_providers(list(self._providers)))
                 return Reply(texts.HELP)
 
     @property
     def providers(self) -> ProviderList:
         return self._providers
+
+    def how_to_set_key(self) -> str:
+        """For a member with no key: the one provider by name, or every listed one."""
+        if self._providers.several:
+            return texts.how_to_set_any_key([provider.name for provider in self._providers])
+        return texts.how_to_set_key(self._providers.default)
 
     def gateway(self, provider: Provider) -> ProviderGateway:
         """The gateway bound to that provider's listed base URL (never any other)."""
@@ -276,7 +284,7 @@ class MemberCommands:
     async def my_key(self, member: Member) -> Reply:
         keys = await self._store.member_keys(member)
         if not keys:
-            return Reply(texts.HOW_TO_SET_KEY)
+            return Reply(self.how_to_set_key())
         several = self._providers.several or len(keys) > 1
         lines: list[str] = []
         for stored in keys:
@@ -400,7 +408,7 @@ class MemberCommands:
         held = {key.provider for key in await self._store.member_keys(member)}
         listed = [provider for provider in self._providers if provider.id in held]
         if not listed:
-            return Reply(texts.HOW_TO_SET_KEY, Severity.REFUSED)
+            return Reply(self.how_to_set_key(), Severity.REFUSED)
         names: list[str] = []
         notes: list[str] = []
         for provider in listed:

@@ -171,7 +171,7 @@ class Conversation:
         /forget stopped the turn."""
         if not self._turns.accepting(message.member):
             # The member's data is being deleted right now; their key is going with it.
-            await sink.private(texts.HOW_TO_SET_KEY)
+            await sink.private(self._commands.how_to_set_key())
             return None
         watch = _TurnWatch()
         self._metrics.turn_started()

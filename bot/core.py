@@ -143,7 +143,7 @@ class ByokCore:
         if command is not None:
             rest = command.group("rest").strip()
             if not rest:
-                return Reply(texts.HOW_TO_SET_KEY)
+                return Reply(self.commands.how_to_set_key())
             return await self.commands.set_key_from(message.member, rest)
         found = scan_keys(message.text)
         if not found:

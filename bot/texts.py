@@ -26,6 +26,16 @@ def how_to_set_key(provider: Provider | None = None, *, several: bool = False) -
 
 HOW_TO_SET_KEY = how_to_set_key()
 
+
+def how_to_set_any_key(names: list[str]) -> str:
+    """For a member with no key at all, when several providers are listed."""
+    return (
+        f"I answer with your own API key (from {', '.join(names)}), and I don't have one for "
+        "you yet. Use `/setkey` (a private form), or send me your key in a direct message. "
+        "Never paste it in a channel."
+    )
+
+
 HELP = "\n".join(
     [
         "I answer with *your own* OpenAI API key, so you pay only for your own questions.",
@@ -40,6 +50,17 @@ HELP = "\n".join(
         "Never paste your key in a channel: anyone there could use it.",
     ]
 )
+
+
+def help_with_providers(providers: list[Provider]) -> str:
+    """HELP when several providers are listed: which, and how to name one."""
+    listed = ", ".join(f"`{provider.id}` ({provider.name})" for provider in providers)
+    return (
+        HELP.replace("*your own* OpenAI API key", "*your own* API key")
+        + f"\nProviders here: {listed}. Name one: `/setkey PROVIDER KEY`, "
+        "`/removekey PROVIDER`, `/model PROVIDER/MODEL`."
+    )
+
 
 KEY_UNREACHABLE = (
     "I couldn't reach the provider to check your key, so I didn't save it. "

@@ -595,3 +595,15 @@ async def test_a_postgres_database_from_before_providers_keeps_its_keys_as_opena
         assert [k.provider for k in await store.member_keys(ALICE)] == ["beta", "openai"]
     finally:
         await store.close()
+
+
+async def test_help_and_the_how_to_name_every_listed_provider(two: Two) -> None:
+    commands = two.services.commands
+    help_text = (await commands.run(ALICE, "help")).text
+    assert "`alpha` (Alpha)" in help_text and "`beta` (Beta)" in help_text
+    assert "OpenAI" not in help_text
+    assert (await commands.run(ALICE, "mykey")).text == texts.how_to_set_any_key(["Alpha", "Beta"])
+    # A provider's id alone is not a key: refused, sent nowhere.
+    reply = await commands.run(ALICE, "setkey", "beta")
+    assert not reply.ok and "/setkey beta KEY" in reply.text
+    assert two.recorded() == 0
