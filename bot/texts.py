@@ -243,7 +243,7 @@ def model_refused(reason: str) -> str:
 
 
 def model_not_allowed(model: str) -> str:
-    return f"This bot's operator doesn't allow `{model}`. See `/model` for the ones you can use."
+    return f"This bot's operator doesn't allow `{model}`."
 
 
 def models_unlisted(provider: Provider) -> str:

@@ -203,21 +203,32 @@ async def test_a_key_given_without_a_provider_goes_where_its_shape_says(two: Two
     assert stored.provider == "beta"
 
 
+@pytest.fixture
+async def attacker() -> AsyncIterator[FakeOpenAI]:
+    """A server nobody listed: whatever a member types, it must hear nothing."""
+    fake = await FakeOpenAI().start()
+    yield fake
+    await fake.close()
+
+
 @pytest.mark.parametrize(
     "name",
     [
         "evil/x",
-        "http://x/y",
-        "https://attacker.example/v1",
-        "//attacker.example/x",
+        "attacker/gpt-4o",
+        "http://{attacker}/v1/gpt-4o",
+        "https://{attacker}/v1",
+        "//{attacker}/x",
+        "{attacker}/gpt-4o",
         "alpha/",
         "beta\\x",
         "gpt 4o",
     ],
 )
 async def test_a_model_naming_anything_unlisted_is_refused_before_any_request(
-    two: Two, name: str
+    two: Two, attacker: FakeOpenAI, name: str
 ) -> None:
+    name = name.format(attacker=f"127.0.0.1:{attacker.port}")
     await keys_at_both(two)
     before = two.recorded()
     reply = await two.services.commands.run(ALICE, "model", name)
@@ -229,7 +240,40 @@ async def test_a_model_naming_anything_unlisted_is_refused_before_any_request(
     config = WorkspaceConfig(platform="console", workspace="", default_model=name)
     turn = await two.services.core._conversation.answer(ask(ALICE, "hi"), sink, config=config)
     assert turn is None and sink.appended == [] and len(sink.privates) == 1
+    # So is a member's stored choice (written by an older release, or by hand).
+    await two.services.store.set_model(ALICE, name)
+    sink = RecordingSink()
+    assert await two.services.core.handle_message(ask(ALICE, "hi"), sink) is None
+    assert sink.appended == [] and len(sink.privates) == 1
     assert two.recorded() == before
+    assert attacker.requests == []
+
+
+async def test_the_operators_model_allow_list_is_kept_before_any_request(
+    tmp_path: Path, master_key: str, database_url: str
+) -> None:
+    alpha = await FakeOpenAI().start()
+    beta = await FakeOpenAI(models=BETA_MODELS).start()
+    file = tmp_path / "providers.toml"
+    file.write_text(providers_toml(alpha, beta) + 'models = ["llama-3.3-70b"]\n')
+    settings = make_settings(
+        alpha, master_keys=master_key, database_url=database_url, BYOK_PROVIDERS_FILE=str(file)
+    )
+    services = await open_services(settings)
+    try:
+        two = Two(alpha, beta, services)
+        await keys_at_both(two)
+        before = two.recorded()
+        refused = await services.commands.run(ALICE, "model", "beta/mixtral-8x7b")
+        assert not refused.ok and "doesn't allow" in refused.text
+        assert two.recorded() == before
+        listed = await services.commands.available_models(ALICE)
+        assert "beta/llama-3.3-70b" in listed and "beta/mixtral-8x7b" not in listed
+        assert (await services.commands.run(ALICE, "model", "beta/llama-3.3-70b")).ok
+    finally:
+        await services.close()
+        await alpha.close()
+        await beta.close()
 
 
 async def test_a_member_without_a_key_for_the_default_provider_is_told_which(two: Two) -> None:
