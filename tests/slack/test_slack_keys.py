@@ -257,7 +257,7 @@ async def test_a_failing_key_check_is_logged_with_its_traceback_and_shown_inline
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def broken(member: Member, raw: str) -> None:
+    async def broken(member: Member, raw: str, *, provider: str | None = None) -> None:
         raise RuntimeError("the database went away")
 
     # Fault injection in our own core; Slack, bolt and the HTTP path stay real.
