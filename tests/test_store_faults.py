@@ -281,6 +281,7 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
         "close",
         "master_key_fingerprints",
         "get_key",
+        "member_keys",
         "count_keys",
         "get_model",
         "usage_by_model",
