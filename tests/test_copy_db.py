@@ -39,12 +39,24 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+CAROLS_BETA_KEY = "carols-key-at-another-provider"
+
+
 async def seed(fake: FakeOpenAI, *, master_key: str, url: str) -> dict[Member, str]:
     """A community with something in every table: keys (so fingerprints), a chosen model,
     caps, usage, audit events, an admin's workspace settings and shared state."""
     services = await open_services(make_settings(fake, master_keys=master_key, database_url=url))
     try:
         keys = {who: await with_key(services, fake, who) for who in (ALICE, BOB, CAROL)}
+        # A second provider's key beside Carol's OpenAI key (the store takes any provider id).
+        await services.store.save_key(
+            CAROL,
+            sealed=services.vault.seal(CAROL, CAROLS_BETA_KEY, provider="beta"),
+            masked="beta...arol",
+            fingerprint=services.vault.sealing_fingerprint,
+            now=datetime.now(UTC),
+            provider="beta",
+        )
         await services.store.set_model(ALICE, "gpt-4o")
         await services.store.set_cap(BOB, "daily", Cap(2.5, "usd"))
         await services.store.set_cap(BOB, "monthly", Cap(90000, "tokens"))
@@ -163,6 +175,9 @@ async def test_sqlite_to_postgres_and_back_keeps_every_row_and_every_key(
         installations = SealedInstallationStore(records=services.store, vault=services.vault)
         installed = await installations.async_find_bot(enterprise_id=None, team_id="T9")
         assert installed is not None and installed.bot_token == INSTALLED_TOKEN
+        beta = await services.store.get_key(CAROL, "beta")
+        assert beta is not None
+        assert services.vault.open(CAROL, beta.sealed, provider="beta") == CAROLS_BETA_KEY
         sink = RecordingSink()
         turn = await services.core.handle_message(ask(ALICE, "still there?"), sink)
         assert turn is not None and turn.failure is None, sink.privates
