@@ -651,3 +651,54 @@ async def test_help_and_the_how_to_name_every_listed_provider(two: Two) -> None:
     reply = await commands.run(ALICE, "setkey", "beta")
     assert not reply.ok and "/setkey beta KEY" in reply.text
     assert two.recorded() == 0
+
+
+async def test_rotate_master_key_reseals_every_providers_keys_and_both_still_answer(
+    tmp_path: Path,
+) -> None:
+    alpha = await FakeOpenAI().start()
+    beta = await FakeOpenAI(models=BETA_MODELS).start()
+    try:
+        database_url = f"sqlite:///{tmp_path}/db.sqlite3"
+        file = tmp_path / "providers.toml"
+        file.write_text(providers_toml(alpha, beta))
+        old = generate_master_key()
+        (tmp_path / ".env").write_text(
+            f"BYOK_MASTER_KEYS={old}\nDATABASE_URL={database_url}\nBYOK_PROVIDERS_FILE={file}\n"
+        )
+        settings = make_settings(
+            alpha, master_keys=old, database_url=database_url, BYOK_PROVIDERS_FILE=str(file)
+        )
+        services = await open_services(settings)
+        try:
+            a, b = await keys_at_both(Two(alpha, beta, services))
+        finally:
+            await services.close()
+
+        code, out, err = await run_cli("rotate-master-key", "--generate", cwd=tmp_path)
+        assert code == 0, err
+        assert "Re-sealed 2 keys" in out
+        line = next(
+            ln
+            for ln in (tmp_path / ".env").read_text().splitlines()
+            if ln.startswith("BYOK_MASTER_KEYS=")
+        )
+        new = line.split("=", 1)[1].split(",")[0]
+        # The new master key alone opens both, each for its own provider, and both answer.
+        settings = make_settings(
+            alpha, master_keys=new, database_url=database_url, BYOK_PROVIDERS_FILE=str(file)
+        )
+        services = await open_services(settings)
+        try:
+            for model in ("alpha/gpt-4o", "beta/llama-3.3-70b"):
+                assert (await services.commands.run(ALICE, "model", model)).ok
+                sink = RecordingSink()
+                turn = await services.core.handle_message(ask(ALICE, "hi"), sink)
+                assert turn is not None and turn.failure is None, sink.privates
+        finally:
+            await services.close()
+        assert [r.authorization for r in alpha.chat_requests()] == [f"Bearer {a}"]
+        assert [r.authorization for r in beta.chat_requests()] == [f"Bearer {b}"]
+    finally:
+        await alpha.close()
+        await beta.close()
