@@ -31,6 +31,15 @@ class ProvidersFileError(Exception):
         self.problems = problems
 
 
+class _Price(BaseModel):
+    """Dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0, le=10_000)
+    output: float = Field(ge=0, le=10_000)
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,6 +52,7 @@ class _Entry(BaseModel):
     query: dict[str, str] = Field(default_factory=dict)
     models: list[str] | None = None
     streams: bool = True
+    prices: dict[str, _Price] = Field(default_factory=dict)
 
 
 def _web_page(url: str) -> str | None:
@@ -147,6 +157,9 @@ def parse_providers(text: str, *, allow_insecure: bool) -> ProviderList:
                 query=dict(entry.query),
                 models=frozenset(entry.models) if entry.models is not None else None,
                 streams=entry.streams,
+                prices={
+                    model: (price.input, price.output) for model, price in entry.prices.items()
+                },
             )
         )
     if problems:

@@ -136,7 +136,9 @@ async def open_services(
     # The leak guard and the log filter know every listed provider's keys from now on.
     learn_key_patterns(p.key_pattern for p in settings.providers if p.key_pattern is not None)
     gateways = open_gateways(settings)
-    ledger = UsageLedger(store=store, prices=PriceTable.bundled())
+    # OpenAI's bundled prices, and each listed provider's own where the operator gave them.
+    prices = PriceTable.bundled().with_providers(settings.providers)
+    ledger = UsageLedger(store=store, prices=prices)
     ledger.start()
     metrics = PrometheusMetrics(
         keys_stored=store.count_keys, ledger_depth=lambda: ledger.unwritten_rows

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+
+from bot.providers import Provider, ProviderList
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,17 @@ class PriceTable:
                 for name, p in raw["models"].items()
             },
         )
+
+    def with_providers(self, providers: Iterable[Provider]) -> PriceTable:
+        """This table plus each listed provider's own prices (providers.toml), under the names
+        usage rows give that provider's models (`groq/llama-3.3-70b`): a price is never
+        borrowed from another provider's model of the same name."""
+        extra = {
+            ProviderList.ledger_name(provider, model): Price(*price)
+            for provider in providers
+            for model, price in provider.prices.items()
+        }
+        return PriceTable(read_on=self.read_on, prices={**self.prices, **extra})
 
     def price_of(self, model: str) -> Price | None:
         """Exact id first, then the longest family name a dated snapshot starts with."""

@@ -36,6 +36,8 @@ class Provider:
     # The only models members may use here; None: whatever the key can list.
     models: frozenset[str] | None = None
     streams: bool = True
+    # Dollars per million input and output tokens, by model id, where the operator knows them.
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def accepts_key(self, key: str) -> bool:
         return self.key_pattern is None or self.key_pattern.fullmatch(key) is not None

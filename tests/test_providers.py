@@ -55,6 +55,7 @@ keys_page = "https://beta.example/keys"
 billing_page = "https://beta.example/credits"
 headers = {{ "X-Title" = "byok-bot" }}
 query = {{ "api-version" = "2026-01-01" }}
+prices = {{ "llama-3.3-70b" = {{ input = 0.59, output = 0.79 }} }}
 """
 
 
@@ -152,12 +153,17 @@ async def test_usage_names_the_provider_and_prices_only_what_is_known(two: Two) 
         assert (await commands.run(ALICE, "model", model)).ok
         turn = await two.services.core.handle_message(ask(ALICE, "hi"), RecordingSink())
         assert turn is not None and turn.failure is None
+        assert turn.model == model
     await two.services.ledger.flush()
-    usage = await commands.run(ALICE, "usage")
-    assert "alpha/gpt-4o" in usage.text and "beta/llama-3.3-70b" in usage.text
-    # Neither provider is OpenAI: OpenAI's price table prices neither.
-    assert "cost unknown" in usage.text
-    assert "$" not in usage.text.split("Prices")[0].replace("cost unknown", "")
+    usage = (await commands.run(ALICE, "usage")).text
+    today = usage.split("This month")[0]
+    [alpha_line] = [ln for ln in today.splitlines() if "`alpha/gpt-4o`" in ln]
+    [beta_line] = [ln for ln in today.splitlines() if "`beta/llama-3.3-70b`" in ln]
+    # Beta's own price (providers.toml) prices Beta's model; Alpha is not OpenAI, so OpenAI's
+    # price for a model of the same name is not borrowed: its tokens, cost unknown.
+    assert "≈ $" in beta_line and "cost unknown" not in beta_line
+    assert alpha_line.endswith("cost unknown") and "tokens" in alpha_line
+    assert "plus models of unknown cost" in today
 
 
 async def test_model_list_spans_every_provider_the_member_has_a_key_for(two: Two) -> None:
