@@ -55,6 +55,10 @@ class SpendingCommands:
             )
         else:
             lines.append("No caps set; see `/limit`.")
+        unpriced = Spend.of(month, self._ledger.prices).unpriced_models
+        if unpriced and any(cap.unit == "usd" for cap in caps.values()):
+            # A dollar cap cannot count what has no price: say so rather than imply it does.
+            lines.append(texts.dollar_cap_skips(list(unpriced)))
         return Reply("\n".join(lines))
 
     async def limit(self, member: Member, argument: str) -> Reply:

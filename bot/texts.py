@@ -284,6 +284,14 @@ def cap_reached(period: str, cap: str, resets: datetime, *, by_server: bool) -> 
     )
 
 
+def dollar_cap_skips(models: list[str]) -> str:
+    shown = ", ".join(f"`{model}`" for model in models[:5])
+    return (
+        f"Dollar caps count only models with a known price, so not {shown}; "
+        "a token cap (`/limit daily 50000 tokens`) counts every model."
+    )
+
+
 LIMIT_HELP = (
     "Try `/limit daily 2 usd`, `/limit monthly 200000 tokens`, `/limit daily off` or `/limit off`."
 )

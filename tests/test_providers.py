@@ -164,6 +164,11 @@ async def test_usage_names_the_provider_and_prices_only_what_is_known(two: Two) 
     assert "≈ $" in beta_line and "cost unknown" not in beta_line
     assert alpha_line.endswith("cost unknown") and "tokens" in alpha_line
     assert "plus models of unknown cost" in today
+    # With a dollar cap, the member is told what it cannot count.
+    assert "Dollar caps" not in usage
+    assert (await commands.run(ALICE, "limit", "daily 2 usd")).ok
+    usage = (await commands.run(ALICE, "usage")).text
+    assert texts.dollar_cap_skips(["alpha/gpt-4o"]) in usage
 
 
 async def test_model_list_spans_every_provider_the_member_has_a_key_for(two: Two) -> None:
