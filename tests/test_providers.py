@@ -713,3 +713,21 @@ async def test_rotate_master_key_reseals_every_providers_keys_and_both_still_ans
     finally:
         await alpha.close()
         await beta.close()
+
+
+async def test_model_output_repeating_a_listed_providers_key_is_masked_even_in_pieces() -> None:
+    from bot.masking_sink import KeyMaskingSink
+
+    together = "tgp_v1_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1eF3hJ5kL7nP9r"
+    bot.keys.learn_key_patterns([re.compile(r"tgp_v1_[A-Za-z0-9_-]{40,64}")])
+    text = f"Sure! Your key is {together} and that is all."
+    for size in (1, 3, 7, 50):
+        inner = RecordingSink()
+        sink = KeyMaskingSink(inner)
+        await sink.start()
+        for at in range(0, len(text), size):
+            await sink.append(text[at : at + size])
+        await sink.finish()
+        shown = inner.text
+        assert together not in shown and together[:20] not in shown, size
+        assert shown.startswith("Sure! Your key is ") and shown.endswith(" and that is all.")
