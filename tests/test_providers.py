@@ -248,8 +248,10 @@ async def test_a_model_naming_anything_unlisted_is_refused_before_any_request(
     assert await two.services.store.get_model(ALICE) is None
     # An admin's default naming it is refused the same way, for every turn.
     sink = RecordingSink()
-    config = WorkspaceConfig(platform="console", workspace="", default_model=name)
-    turn = await two.services.core._conversation.answer(ask(ALICE, "hi"), sink, config=config)
+    await two.services.store.save_workspace_config(
+        WorkspaceConfig(platform="console", workspace="server-1", default_model=name)
+    )
+    turn = await two.services.core.handle_message(ask(ALICE, "hi"), sink)
     assert turn is None and sink.appended == [] and len(sink.privates) == 1
     # So is a member's stored choice (written by an older release, or by hand).
     await two.services.store.set_model(ALICE, name)
@@ -302,9 +304,11 @@ async def test_a_member_without_a_key_for_the_default_provider_is_told_which(two
 
 async def test_an_admin_default_may_name_a_provider(two: Two) -> None:
     _, b = await keys_at_both(two)
-    config = WorkspaceConfig(platform="console", workspace="", default_model="beta/mixtral-8x7b")
+    await two.services.store.save_workspace_config(
+        WorkspaceConfig(platform="console", workspace="server-1", default_model="beta/mixtral-8x7b")
+    )
     sink = RecordingSink()
-    turn = await two.services.core._conversation.answer(ask(ALICE, "hi"), sink, config=config)
+    turn = await two.services.core.handle_message(ask(ALICE, "hi"), sink)
     assert turn is not None and turn.failure is None
     assert turn.model == "beta/mixtral-8x7b"
     [request] = two.beta.chat_requests()
