@@ -735,3 +735,20 @@ async def test_model_output_repeating_a_listed_providers_key_is_masked_even_in_p
         shown = inner.text
         assert together not in shown and together[:20] not in shown, size
         assert shown.startswith("Sure! Your key is ") and shown.endswith(" and that is all.")
+
+
+async def test_a_providers_429_retry_after_is_honoured_and_told(two: Two) -> None:
+    _, b = await keys_at_both(two)
+    assert (await two.services.commands.run(ALICE, "model", "beta/llama-3.3-70b")).ok
+    # Groq-style: 429 with `retry-after` longer than a turn waits: told, not retried.
+    two.beta.behaviours[b] = openai_server.RATE_LIMITED
+    two.beta.retry_after = "30"
+    sink = RecordingSink()
+    turn = await two.services.core.handle_message(ask(ALICE, "hi"), sink)
+    assert turn is not None and turn.failure is FailureKind.RATE_LIMITED
+    beta = two.services.settings.providers.get("beta")
+    assert sink.privates == [
+        texts.provider_failure(FailureKind.RATE_LIMITED, retry_after=30.0, provider=beta)
+    ]
+    assert "30 s" in sink.privates[0]
+    assert len(two.beta.chat_requests()) == 1 and two.alpha.chat_requests() == []
