@@ -12,7 +12,9 @@ from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
+from bot.model_fit import fallback_model
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
+from bot.prompts import PromptRefused, check_prompt, describe_prompt, prompt_here
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -20,7 +22,17 @@ from bot.vault import KeyVault, VaultError
 
 log = logging.getLogger(__name__)
 
-COMMAND_NAMES = ("setkey", "removekey", "mykey", "model", "usage", "limit", "help", "forget")
+COMMAND_NAMES = (
+    "setkey",
+    "removekey",
+    "mykey",
+    "model",
+    "usage",
+    "limit",
+    "instructions",
+    "help",
+    "forget",
+)
 RECENT_EVENTS_SHOWN = 5
 
 # Model ids a chat answer cannot come from; hidden from /model lists.
@@ -88,16 +100,21 @@ class MemberCommands:
         self._default_model = default_model
         self._clock = clock
 
-    async def run(self, member: Member, name: str, argument: str = "") -> Reply:
-        """Run a command by its platform-neutral name. A database failure is told as such
-        (nothing changed) and logged; the bot goes on serving."""
+    async def run(
+        self, member: Member, name: str, argument: str = "", *, server: str = "", channel: str = ""
+    ) -> Reply:
+        """Run a command by its platform-neutral name; `server` and `channel` say where it
+        was typed (empty in a DM), for /help. A database failure is told as such (nothing
+        changed) and logged; the bot goes on serving."""
         try:
-            return await self._run(member, name, argument)
+            return await self._run(member, name, argument, server=server, channel=channel)
         except StoreError:
             log.error("/%s for %s: the database failed", name, member, exc_info=True)
             return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
 
-    async def _run(self, member: Member, name: str, argument: str) -> Reply:
+    async def _run(
+        self, member: Member, name: str, argument: str, *, server: str, channel: str
+    ) -> Reply:
         match name:
             case "setkey":
                 return await self.set_key(member, argument)
@@ -111,10 +128,46 @@ class MemberCommands:
                 return await self._spending.usage(member)
             case "limit":
                 return await self._spending.limit(member, argument)
+            case "instructions":
+                return await self.instructions(member, argument)
             case "forget":
                 return await self.forget(member)
             case _:
-                return Reply(texts.HELP)
+                return await self.help(member, server=server, channel=channel)
+
+    async def help(self, member: Member, *, server: str = "", channel: str = "") -> Reply:
+        """The commands, and which prompt applies where /help was typed."""
+        try:
+            config = (
+                await self._store.get_workspace_config(member.platform, server) if server else None
+            )
+            instructions = await self._store.get_instructions(member)
+        except StoreError:
+            # Help without the prompt line beats no help.
+            log.warning("/help for %s without prompts: the database failed", member)
+            return Reply(texts.HELP)
+        place = "workspace" if member.platform == "slack" else "server"
+        line = describe_prompt(
+            prompt_here(config, channel, ""), has_instructions=bool(instructions), place=place
+        )
+        return Reply(f"{texts.HELP}\n{line}")
+
+    async def current_instructions(self, member: Member) -> str | None:
+        """The member's own instructions, to fill the form that edits them."""
+        return await self._store.get_instructions(member)
+
+    async def instructions(self, member: Member, text: str) -> Reply:
+        """Show (no text), set, or clear (`clear`) the member's own instructions."""
+        if not text.strip():
+            current = await self._store.get_instructions(member)
+            return Reply(texts.instructions_shown(current) if current else texts.INSTRUCTIONS_NONE)
+        checked = check_prompt(text)
+        if isinstance(checked, PromptRefused):
+            return Reply(checked.reason, Severity.REFUSED)
+        await self._store.set_instructions(member, checked)
+        if checked is None:
+            return Reply(texts.INSTRUCTIONS_CLEARED)
+        return Reply(texts.instructions_saved(checked))
 
     async def set_key(self, member: Member, raw: str) -> Reply:
         key = normalise_key(raw)
@@ -165,7 +218,41 @@ class MemberCommands:
         await self._audit.record(member, AuditEvent.KEY_VALIDATED)
         await self._audit.record(member, AuditEvent.KEY_SET)
         log.info("key set for %s", member)
-        return Reply(texts.key_saved(masked, len(chat_models(models))))
+        saved = texts.key_saved(masked, len(chat_models(models)))
+        fitted = await self._fit_model(member, chat_models(models))
+        return Reply(f"{saved}\n{fitted}" if fitted else saved)
+
+    async def _fit_model(self, member: Member, usable: list[str]) -> str | None:
+        """When the new key cannot use the model the member's turns would use, pick one it
+        can and say so; None when nothing changed."""
+        if not usable:
+            # A provider that lists no chat models says nothing about what the key can use.
+            return None
+        try:
+            chosen = await self._store.get_model(member)
+            workspace_default = (
+                (
+                    await self._store.get_workspace_config(member.platform, member.workspace)
+                ).default_model
+                if member.workspace
+                else None
+            )
+            default = workspace_default or self._default_model
+            wanted = chosen or default
+            if wanted in usable:
+                return None
+            if chosen is not None and default in usable:
+                # The member's pick does not suit the new key, the default does.
+                await self._store.set_model(member, None)
+                return texts.model_fallback(wanted, default)
+            fallback = fallback_model(usable)
+            await self._store.set_model(member, fallback)
+        except StoreError:
+            # The key is saved; the model is the one thing left as it was.
+            log.error("model of %s not fitted to the new key", member, exc_info=True)
+            return None
+        log.info("model of %s fitted to the new key", member)
+        return texts.model_fallback(wanted, fallback)
 
     async def remove_key(self, member: Member) -> Reply:
         try:

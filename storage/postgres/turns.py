@@ -11,7 +11,8 @@ from storage.postgres.keys import KEY_COLUMNS, stored_key
 from storage.postgres.workspaces import CONFIG_COLUMNS, workspace_config
 
 # One query is one round trip to the server: the member's key row and the workspace's row are
-# outer-joined to a single row, the model and the caps are sub-selects (the caps as a JSON
+# outer-joined to a single row, the model, the member's instructions and the caps are
+# sub-selects (the caps as a JSON
 # array, so any number of them fits the one row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
@@ -19,6 +20,8 @@ _TURN_CONTEXT = (
     + ", "
     + ", ".join(f"w.{column}" for column in CONFIG_COLUMNS)
     + ", (SELECT model FROM member_prefs"
+    " WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
+    ", (SELECT instructions FROM member_prefs"
     " WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
     ", (SELECT COALESCE(json_agg(json_build_array(period, unit, amount)), '[]')::text"
     " FROM member_caps WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
@@ -37,12 +40,13 @@ class TurnRows(PostgresConnection):
         values = tuple(row)
         key_end = len(KEY_COLUMNS)
         config_end = key_end + len(CONFIG_COLUMNS)
-        model, caps = values[config_end], values[config_end + 1]
+        model, instructions, caps = values[config_end : config_end + 3]
         return TurnContext(
             config=workspace_config(platform, server, values[key_end:config_end]),
             key=None if values[0] is None else stored_key(member, values[:key_end]),
             model=str(model) if model else None,
             caps=_caps(caps),
+            instructions=str(instructions) if instructions else None,
         )
 
 
