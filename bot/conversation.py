@@ -258,7 +258,9 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
-            shared = not message.is_private
+            # Speakers are named where several people may write, when the adapter knows
+            # the asker's name.
+            shared = not message.is_private and bool(message.author_name)
             base = prompt_here(context.config, message.channel, self._system_prompt).text
             messages = build_messages(
                 message.text,
