@@ -113,14 +113,4 @@ def system_text(base: str, *, shared: bool, instructions: str | None, asker: str
 
 def describe_prompt(choice: PromptChoice, *, has_instructions: bool, place: str) -> str:
     """For /help: whose prompt applies here, and whether the member's instructions do."""
-    whose = {
-        "operator": "the bot's default prompt",
-        "server": f"this {place}'s prompt, set by its admins",
-        "channel": "this channel's prompt, set by the admins",
-    }[choice.source]
-    mine = (
-        "your own instructions are added to your questions (`/instructions` shows them)"
-        if has_instructions
-        else "you have no instructions of your own (`/instructions` adds some)"
-    )
-    return f"Here I answer with {whose}; {mine}."
+    return texts.prompt_applies(choice.source, has_instructions=has_instructions, place=place)

@@ -262,3 +262,19 @@ def model_fallback(unusable: str, chosen: str) -> str:
 
 
 CONFIG_CHANNEL_PROMPT_WHERE = "Set a channel's prompt from inside that channel."
+
+
+def prompt_applies(source: str, *, has_instructions: bool, place: str) -> str:
+    """/help's line on the prompt that applies where it was typed (`source` is operator,
+    server or channel; `place` what the platform calls a server)."""
+    whose = {
+        "operator": "the bot's default prompt",
+        "server": f"this {place}'s prompt, set by its admins",
+        "channel": "this channel's prompt, set by the admins",
+    }[source]
+    mine = (
+        "your own instructions are added to your questions (`/instructions` shows them)"
+        if has_instructions
+        else "you have no instructions of your own (`/instructions` adds some)"
+    )
+    return f"Here I answer with {whose}; {mine}."

@@ -99,9 +99,10 @@ class ConfigCommand:
         here = str(command.get("channel_id") or "")
         form = PROMPT_FORMS.get(text.lower())
         if form is not None:
-            # Opened at once: the trigger id lasts three seconds. Rights are checked on submit.
-            await self._open_prompt_form(
-                client, str(command.get("trigger_id") or ""), member, scope, here, form
+            trigger = str(command.get("trigger_id") or "")
+            self._bridge.tasks.spawn(
+                self._prompt_form(client, respond, trigger, member, scope, here, form),
+                name="slack-command-byok-config-form",
             )
             return
         self._bridge.tasks.spawn(
@@ -130,15 +131,22 @@ class ConfigCommand:
             return texts.CONFIG_ORG_ADMIN_ONLY if scope.org_install else texts.CONFIG_ADMIN_ONLY
         return None
 
-    async def _open_prompt_form(
+    async def _prompt_form(
         self,
         client: AsyncWebClient,
+        respond: AsyncRespond,
         trigger_id: str,
         member: Member,
         scope: Scope,
         here: str,
         form: str,
     ) -> None:
+        """The form for a prompt, filled with the current one: only for an admin (it shows
+        the prompt), who is checked again when it is submitted."""
+        refused = await self._refusal(client, member, scope)
+        if refused is not None:
+            await respond(text=refused, response_type="ephemeral")
+            return
         try:
             config = await self._bridge.core.store.get_workspace_config(
                 member.platform, scope.workspace
@@ -205,11 +213,9 @@ class ConfigCommand:
     async def _answer(
         self, client: AsyncWebClient, member: Member, scope: Scope, text: str, here: str
     ) -> str:
-        admin = await may_configure(client, member.user, org_install=scope.org_install)
-        if admin is None:
-            return texts.CONFIG_CHECK_FAILED
-        if not admin:
-            return texts.CONFIG_ORG_ADMIN_ONLY if scope.org_install else texts.CONFIG_ADMIN_ONLY
+        refused = await self._refusal(client, member, scope)
+        if refused is not None:
+            return refused
         if text.lower() == "help":
             return texts.CONFIG_SYNTAX
         request = parse_settings_text(text)

@@ -8,6 +8,7 @@ import itertools
 from typing import Any
 
 from adapters.slack import SlackAdapter
+from adapters.slack import texts as slack_texts
 from adapters.slack.config import CONFIG_COMMAND
 from adapters.slack.views import INSTRUCTIONS_CALLBACK, PROMPT_CALLBACK, TEXT_ACTION, TEXT_BLOCK
 from app.services import Services
@@ -205,7 +206,12 @@ async def test_channel_over_workspace_over_operator_and_instructions_only_on_the
     assert answer["response_action"] == "update"
     assert (await on("UBOB", "q6")).startswith("You help; always; politely.")
 
-    # A member who is not an admin cannot use the form either.
+    # A member who is not an admin can neither open the form (it shows the prompt)...
+    opened_before = len(fake_slack.calls_to("views.open"))
+    refused_text = await command(slack, sender, fake_slack, CONFIG_COMMAND, "prompt", user="UBOB")
+    assert refused_text == slack_texts.CONFIG_ADMIN_ONLY
+    assert len(fake_slack.calls_to("views.open")) == opened_before
+    # ... nor submit one.
     refused = await submit_form(sender, "UBOB", PROMPT_CALLBACK, "Mine!", form["private_metadata"])
     assert refused["response_action"] == "errors"
     assert (await services.store.get_workspace_config("slack", TEAM)).channel_prompts == {}
