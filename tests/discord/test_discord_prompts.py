@@ -199,3 +199,20 @@ async def test_mentions_in_prompts_are_echoed_without_pinging_anyone(bot: Bot) -
         if pings in str(body.get("content", ""))
     )
     assert any(pings in str(body.get("content", "")) for body in edits)
+
+
+async def test_setkey_tells_which_model_a_key_without_the_default_will_use(bot: Bot) -> None:
+    # The operator's default (gpt-5-mini) is not among this key's models.
+    bot.openai.models = ("gpt-4o", "gpt-4o-mini", "text-embedding-3-small")
+    key = make_key()
+    bot.openai.behaviours[key] = "valid"
+    opened = await bot.fake.command(bot.alice, bot.general, "setkey")
+    told = await submitted(bot, opened, key)
+    assert core_texts.model_fallback("gpt-5-mini", "gpt-4o-mini") in told
+    mykey = await bot.fake.command(bot.alice, bot.general, "mykey")
+    await bot.fake.wait_for(lambda: bool(mykey.texts))
+    assert "Model: `gpt-4o-mini`" in mykey.texts[-1]
+    await bot.fake.post_message(bot.alice, bot.general, "hello", mention_bot=True)
+    await bot.idle()
+    body = bot.openai.chat_requests()[-1].body
+    assert body is not None and body["model"] == "gpt-4o-mini"
