@@ -94,13 +94,17 @@ def apply_settings(
     the channel the command was typed in (empty in a DM), whose prompt `channel_prompt` is."""
     reasons: list[str] = []
     changes: dict[str, object] = {}
-    if request.prompt is not None:
+    for text in (request.prompt, request.channel_prompt):
+        if text is not None and not text.strip():
+            # `prompt` alone clearing it would surprise; the forms send `off` when emptied.
+            reasons.append(texts.CONFIG_EMPTY_PROMPT)
+    if request.prompt is not None and request.prompt.strip():
         prompt = check_prompt(request.prompt)
         if isinstance(prompt, PromptRefused):
             reasons.append(prompt.reason)
         else:
             changes["system_prompt"] = prompt
-    if request.channel_prompt is not None:
+    if request.channel_prompt is not None and request.channel_prompt.strip():
         channel_prompt = check_prompt(request.channel_prompt)
         if isinstance(channel_prompt, PromptRefused):
             reasons.append(channel_prompt.reason)

@@ -262,6 +262,7 @@ def model_fallback(unusable: str, chosen: str) -> str:
 
 
 CONFIG_CHANNEL_PROMPT_WHERE = "Set a channel's prompt from inside that channel."
+CONFIG_EMPTY_PROMPT = "Write the prompt after `prompt` or `channel-prompt`; `off` clears it."
 
 
 def prompt_applies(source: str, *, has_instructions: bool, place: str) -> str:

@@ -13,6 +13,7 @@ from adapters.console import ConsoleAdapter
 from app.services import Services, open_services
 from app.settings import SettingsError, load_settings
 from bot import texts
+from bot.admin import SettingsRefused, SettingsRequest, apply_settings, parse_settings_text
 from bot.conversation import build_messages
 from bot.domain import HistoryTurn, Member, WorkspaceConfig
 from bot.keys import contains_key
@@ -64,6 +65,31 @@ def test_a_long_question_keeps_the_askers_name() -> None:
     )
     assert messages[-1].content.startswith("[Alice]: ")
     assert messages[-1].role == "user"
+
+
+# Admins' prompts, as typed
+
+
+def test_a_prompt_takes_the_rest_of_the_line_and_is_refused_empty_or_outside_a_channel() -> None:
+    request = parse_settings_text("model gpt-4o; prompt Be kind; be brief; answers in-place")
+    assert request == SettingsRequest(model="gpt-4o", prompt="Be kind; be brief; answers in-place")
+    config = WorkspaceConfig("slack", "T1", channel_prompts={"C2": "Keep."})
+
+    def apply(text: str, here: str = "C1") -> WorkspaceConfig | SettingsRefused:
+        request = parse_settings_text(text)
+        assert isinstance(request, SettingsRequest)
+        return apply_settings(config, request, channel_id=lambda word: word, here=here)
+
+    assert apply("channel-prompt SQL only.") == WorkspaceConfig(
+        "slack", "T1", channel_prompts={"C1": "SQL only.", "C2": "Keep."}
+    )
+    assert apply("prompt") == SettingsRefused((texts.CONFIG_EMPTY_PROMPT,))
+    assert apply("channel-prompt SQL.", here="") == SettingsRefused(
+        (texts.CONFIG_CHANNEL_PROMPT_WHERE,)
+    )
+    cleared = apply("channel-prompt off", here="C2")
+    assert isinstance(cleared, WorkspaceConfig) and cleared.channel_prompts == {}
+    assert "`prompt` or `channel-prompt`" in texts.config_unknown_setting(None)
 
 
 # The operator's prompt
