@@ -377,10 +377,11 @@ async def test_workspace_config_defaults_saves_and_replaces(store: Store) -> Non
 async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> None:
     empty = await store.turn_context(ALICE, server="T1")
     assert empty.config == WorkspaceConfig("slack", "T1")
-    assert (empty.key, empty.model, empty.caps) == (None, None, {})
+    assert (empty.key, empty.model, empty.caps, empty.instructions) == (None, None, {}, None)
 
     await save(store, ALICE)
     await store.set_model(ALICE, "gpt-4o")
+    await store.set_instructions(ALICE, "Answer in French.")
     await store.set_cap(ALICE, "daily", Cap(2.5, "usd"))
     await store.set_cap(ALICE, "monthly", Cap(50000, "tokens"))
     config = WorkspaceConfig(
@@ -390,17 +391,21 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
         default_model="gpt-5-mini",
         threaded=False,
         member_caps={"daily": Cap(1, "usd")},
+        system_prompt="Be kind.",
+        channel_prompts={"C1": "Only SQL."},
     )
     await store.save_workspace_config(config)
     # Another member, another workspace's settings and another platform's: none leak in.
     await save(store, CAROL)
     await store.set_model(CAROL, "o3")
+    await store.set_instructions(CAROL, "Answer in German.")
     await store.save_workspace_config(WorkspaceConfig("slack", "T2", default_model="o1"))
 
     context = await store.turn_context(ALICE, server="T1")
     assert context.key == await store.get_key(ALICE)
     assert context.model == await store.get_model(ALICE) == "gpt-4o"
     assert context.caps == await store.get_caps(ALICE)
+    assert context.instructions == await store.get_instructions(ALICE) == "Answer in French."
     assert context.config == config
     # The settings are those of the place asked in, with the member's own key and choices.
     elsewhere = await store.turn_context(ALICE, server="T2")
@@ -409,13 +414,15 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
     assert in_a_dm.config == WorkspaceConfig("slack", "") and in_a_dm.model == "gpt-4o"
     other_platform = await store.turn_context(ALICE_ELSEWHERE, server="T1")
     assert other_platform.key is None and other_platform.model is None
+    assert other_platform.instructions is None
     assert other_platform.config == WorkspaceConfig("discord", "T1")
 
     await store.set_model(ALICE, None)
+    await store.set_instructions(ALICE, None)
     await store.set_cap(ALICE, "daily", None)
     await store.delete_key(ALICE)
     cleared = await store.turn_context(ALICE, server="T1")
-    assert (cleared.key, cleared.model) == (None, None)
+    assert (cleared.key, cleared.model, cleared.instructions) == (None, None, None)
     assert cleared.caps == {"monthly": Cap(50000, "tokens")}
 
 

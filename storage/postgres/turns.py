@@ -12,8 +12,7 @@ from storage.postgres.workspaces import CONFIG_COLUMNS, workspace_config
 
 # One query is one round trip to the server: the member's key row and the workspace's row are
 # outer-joined to a single row, the model, the member's instructions and the caps are
-# sub-selects (the caps as a JSON
-# array, so any number of them fits the one row).
+# sub-selects (the caps as a JSON array, so any number of them fits the one row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
     + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
