@@ -201,7 +201,14 @@ class ConsoleAdapter:
         elif name == "channel":
             self._say(self._switch_channel(argument))
         elif name in _MEMBER_COMMANDS:
-            reply = await self._commands.run(self._member(), name, argument)
+            in_channel = self._state.channel is not None
+            reply = await self._commands.run(
+                self._member(),
+                name,
+                argument,
+                server="console" if in_channel else "",
+                channel=self._state.channel or "",
+            )
             extra = f"\n{CONSOLE_HELP}" if name == "help" else ""
             await ConsoleSink(out=self._out, member=self._member()).private(reply.text + extra)
         else:
@@ -246,8 +253,9 @@ class ConsoleAdapter:
             channel=self._state.channel or "",
             server="console" if in_channel else "",
             history=tuple(history),
+            author_name=self._state.user,
         )
         turn = await self._core.handle_message(message, sink)
         if turn is not None and sink.text:
-            history.append(HistoryTurn("user", question))
+            history.append(HistoryTurn("user", question, author=self._state.user))
             history.append(HistoryTurn("assistant", sink.text))

@@ -90,6 +90,7 @@ def build_core(
         ledger=ledger,
         turns=turns,
         streaming=settings.provider.streaming,
+        system_prompt=settings.provider.system_prompt,
         metrics=metrics,
     )
     core = ByokCore(

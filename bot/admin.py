@@ -12,6 +12,7 @@ from bot import texts
 from bot.domain import Cap, CapPeriod, WorkspaceConfig
 from bot.keys import contains_key
 from bot.limits import describe_cap, parse_cap
+from bot.prompts import PromptRefused, check_prompt
 
 CAP_PERIODS: tuple[CapPeriod, ...] = ("daily", "monthly")
 BAD_CAP = "A member cap looks like `2 usd`, `$5`, `50000 tokens`, or `off` to remove it."
@@ -22,7 +23,17 @@ DEFAULT_MODEL_WORD = "default"
 ALL_CHANNELS = frozenset({"all", "*", "every", "everywhere"})
 THREAD_WORDS = frozenset({"thread", "threaded", "threads"})
 IN_PLACE_WORDS = frozenset({"in-place", "in place", "inplace", "in_place"})
-SETTING_NAMES = ("channels", "model", "answers", "daily-cap", "monthly-cap")
+SETTING_NAMES = (
+    "channels",
+    "model",
+    "answers",
+    "daily-cap",
+    "monthly-cap",
+    "prompt",
+    "channel-prompt",
+)
+# Free text that may hold `;`: it takes the rest of the line, so it comes last.
+TEXT_SETTINGS = frozenset({"prompt", "channel-prompt"})
 
 # The adapter's reading of one word as a channel of its platform (`<#123>`, `<#C01|general>`,
 # a bare id), or None when the word is not one.
@@ -38,6 +49,10 @@ class SettingsRequest:
     answers: str | None = None
     daily_cap: str | None = None
     monthly_cap: str | None = None
+    # The workspace's (server's) system prompt, and the prompt of the channel the command
+    # was typed in; `off` (or empty) clears one.
+    prompt: str | None = None
+    channel_prompt: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -69,11 +84,39 @@ def read_channels(text: str, channel_id: ChannelReader) -> frozenset[str] | None
 
 
 def apply_settings(
-    config: WorkspaceConfig, request: SettingsRequest, *, channel_id: ChannelReader
+    config: WorkspaceConfig,
+    request: SettingsRequest,
+    *,
+    channel_id: ChannelReader,
+    here: str = "",
 ) -> WorkspaceConfig | SettingsRefused:
-    """The config with the admin's choices applied, or every reason it cannot be."""
+    """The config with the admin's choices applied, or every reason it cannot be; `here` is
+    the channel the command was typed in (empty in a DM), whose prompt `channel_prompt` is."""
     reasons: list[str] = []
     changes: dict[str, object] = {}
+    for text in (request.prompt, request.channel_prompt):
+        if text is not None and not text.strip():
+            # `prompt` alone clearing it would surprise; the forms send `off` when emptied.
+            reasons.append(texts.CONFIG_EMPTY_PROMPT)
+    if request.prompt is not None and request.prompt.strip():
+        prompt = check_prompt(request.prompt)
+        if isinstance(prompt, PromptRefused):
+            reasons.append(prompt.reason)
+        else:
+            changes["system_prompt"] = prompt
+    if request.channel_prompt is not None and request.channel_prompt.strip():
+        channel_prompt = check_prompt(request.channel_prompt)
+        if isinstance(channel_prompt, PromptRefused):
+            reasons.append(channel_prompt.reason)
+        elif not here:
+            reasons.append(texts.CONFIG_CHANNEL_PROMPT_WHERE)
+        else:
+            prompts = dict(config.channel_prompts)
+            if channel_prompt is None:
+                prompts.pop(here, None)
+            else:
+                prompts[here] = channel_prompt
+            changes["channel_prompts"] = prompts
     if request.channels is not None:
         allowed = read_channels(request.channels, channel_id)
         if allowed is None:
@@ -121,11 +164,17 @@ def apply_settings(
 def parse_settings_text(text: str) -> SettingsRequest | SettingsRefused:
     """`channels #help #ai; model gpt-4o; daily-cap 2 usd` as typed in one line."""
     values: dict[str, str] = {}
-    for part in text.split(";"):
+    rest = text
+    while rest:
+        part, _, rest = rest.partition(";")
         words = part.split(maxsplit=1)
         if not words:
             continue
         name = words[0].lower().replace("_", "-")
+        if name in TEXT_SETTINGS:
+            # A prompt is free text: `;` inside it is its own.
+            words = (part + (";" + rest if rest else "")).split(maxsplit=1)
+            rest = ""
         if name not in SETTING_NAMES:
             # The name is echoed back only when it cannot be a key.
             shown = words[0] if is_model_name(words[0]) and len(words[0]) <= 30 else None
@@ -134,9 +183,11 @@ def parse_settings_text(text: str) -> SettingsRequest | SettingsRefused:
     return SettingsRequest(**values)
 
 
-def settings_summary(config: WorkspaceConfig, *, place: str, changed: bool) -> str:
+def settings_summary(config: WorkspaceConfig, *, place: str, changed: bool, here: str = "") -> str:
     """`place` is what the platform calls it: "server" on Discord, "workspace" on Slack.
-    Channels are written as `<#ID>`, which both platforms show as the channel's name."""
+    Channels are written as `<#ID>`, which both platforms show as the channel's name; the
+    prompts are shown in full (the adapter makes any mention in them inert), the channel's
+    for the channel `here` the command was typed in."""
     channels = sorted(config.allowed_channels)
     where = " ".join(f"<#{c}>" for c in channels) if channels else "every channel"
     model = f"`{config.default_model}`" if config.default_model else "the bot's default"
@@ -152,5 +203,16 @@ def settings_summary(config: WorkspaceConfig, *, place: str, changed: bool) -> s
         f"• Answering in: {where}\n"
         f"• Default model: {model}\n"
         f"• Answers: {answers}\n"
-        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}"
+        f"• Each member's spending here: {', '.join(caps) if caps else 'no cap'}\n"
+        f"• {place.capitalize()} prompt: {_shown_prompt(config.system_prompt, 'the bot')}"
+        + (
+            f"\n• Prompt of <#{here}>: "
+            + _shown_prompt(config.channel_prompts.get(here), f"the {place}")
+            if here
+            else ""
+        )
     )
+
+
+def _shown_prompt(prompt: str | None, instead: str) -> str:
+    return f"\n{prompt}" if prompt else f"none ({instead}'s applies)"

@@ -12,7 +12,9 @@ from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
+from bot.model_fit import fallback_model
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
+from bot.prompts import PromptRefused, check_prompt, describe_prompt, prompt_here
 from bot.providers import ModelChoice, ModelRefusal, Provider, ProviderList
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
@@ -21,7 +23,17 @@ from bot.vault import KeyVault, VaultError
 
 log = logging.getLogger(__name__)
 
-COMMAND_NAMES = ("setkey", "removekey", "mykey", "model", "usage", "limit", "help", "forget")
+COMMAND_NAMES = (
+    "setkey",
+    "removekey",
+    "mykey",
+    "model",
+    "usage",
+    "limit",
+    "instructions",
+    "help",
+    "forget",
+)
 RECENT_EVENTS_SHOWN = 5
 
 # Model ids a chat answer cannot come from; hidden from /model lists.
@@ -93,16 +105,21 @@ class MemberCommands:
         self._default_model = default_model
         self._clock = clock
 
-    async def run(self, member: Member, name: str, argument: str = "") -> Reply:
-        """Run a command by its platform-neutral name. A database failure is told as such
-        (nothing changed) and logged; the bot goes on serving."""
+    async def run(
+        self, member: Member, name: str, argument: str = "", *, server: str = "", channel: str = ""
+    ) -> Reply:
+        """Run a command by its platform-neutral name; `server` and `channel` say where it
+        was typed (empty in a DM), for /help. A database failure is told as such (nothing
+        changed) and logged; the bot goes on serving."""
         try:
-            return await self._run(member, name, argument)
+            return await self._run(member, name, argument, server=server, channel=channel)
         except StoreError:
             log.error("/%s for %s: the database failed", name, member, exc_info=True)
             return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
 
-    async def _run(self, member: Member, name: str, argument: str) -> Reply:
+    async def _run(
+        self, member: Member, name: str, argument: str, *, server: str, channel: str
+    ) -> Reply:
         match name:
             case "setkey":
                 return await self.set_key_from(member, argument)
@@ -118,12 +135,51 @@ class MemberCommands:
                 return await self._spending.usage(member)
             case "limit":
                 return await self._spending.limit(member, argument)
+            case "instructions":
+                return await self.instructions(member, argument)
             case "forget":
                 return await self.forget(member)
             case _:
-                if self._providers.several:
-                    return Reply(texts.help_with_providers(list(self._providers)))
-                return Reply(texts.HELP)
+                return await self.help(member, server=server, channel=channel)
+
+    async def help(self, member: Member, *, server: str = "", channel: str = "") -> Reply:
+        """The commands, and which prompt applies where /help was typed."""
+        try:
+            config = (
+                await self._store.get_workspace_config(member.platform, server) if server else None
+            )
+            instructions = await self._store.get_instructions(member)
+        except StoreError:
+            # Help without the prompt line beats no help.
+            log.warning("/help for %s without prompts: the database failed", member)
+            return Reply(self._help_text())
+        place = "workspace" if member.platform == "slack" else "server"
+        line = describe_prompt(
+            prompt_here(config, channel, ""), has_instructions=bool(instructions), place=place
+        )
+        return Reply(f"{self._help_text()}\n{line}")
+
+    def _help_text(self) -> str:
+        if self._providers.several:
+            return texts.help_with_providers(list(self._providers))
+        return texts.HELP
+
+    async def current_instructions(self, member: Member) -> str | None:
+        """The member's own instructions, to fill the form that edits them."""
+        return await self._store.get_instructions(member)
+
+    async def instructions(self, member: Member, text: str) -> Reply:
+        """Show (no text), set, or clear (`clear`) the member's own instructions."""
+        if not text.strip():
+            current = await self._store.get_instructions(member)
+            return Reply(texts.instructions_shown(current) if current else texts.INSTRUCTIONS_NONE)
+        checked = check_prompt(text)
+        if isinstance(checked, PromptRefused):
+            return Reply(checked.reason, Severity.REFUSED)
+        await self._store.set_instructions(member, checked)
+        if checked is None:
+            return Reply(texts.INSTRUCTIONS_CLEARED)
+        return Reply(texts.instructions_saved(checked))
 
     @property
     def providers(self) -> ProviderList:
@@ -214,8 +270,52 @@ class MemberCommands:
         await self._audit.record(member, AuditEvent.KEY_SET)
         log.info("key set for %s at %s", member, chosen.id)
         if self._providers.several:
-            return Reply(texts.key_saved_for(masked, len(chat_models(models)), chosen))
-        return Reply(texts.key_saved(masked, len(chat_models(models))))
+            saved = texts.key_saved_for(masked, len(chat_models(models)), chosen)
+        else:
+            saved = texts.key_saved(masked, len(chat_models(models)))
+        fitted = await self._fit_model(member, chosen, chat_models(models))
+        return Reply(f"{saved}\n{fitted}" if fitted else saved)
+
+    async def _fit_model(self, member: Member, provider: Provider, usable: list[str]) -> str | None:
+        """When the new key cannot use the model the member's turns would use (at the key's
+        own provider), pick one it can and say so; None when nothing changed."""
+        if not usable:
+            # A provider that lists no chat models says nothing about what the key can use.
+            return None
+        try:
+            chosen = await self._store.get_model(member)
+            workspace_default = (
+                (
+                    await self._store.get_workspace_config(member.platform, member.workspace)
+                ).default_model
+                if member.workspace
+                else None
+            )
+            default = workspace_default or self._default_model
+            wanted = chosen or default
+            if self._usable_here(wanted, provider, usable) is not False:
+                # Usable, or a model of another provider: this key does not decide it.
+                return None
+            if chosen is not None and self._usable_here(default, provider, usable):
+                # The member's pick does not suit the new key, the default does.
+                await self._store.set_model(member, None)
+                return texts.model_fallback(wanted, default)
+            fallback = self._providers.qualified(provider, fallback_model(usable))
+            await self._store.set_model(member, fallback)
+        except StoreError:
+            # The key is saved; the model is the one thing left as it was.
+            log.error("model of %s not fitted to the new key", member, exc_info=True)
+            return None
+        log.info("model of %s fitted to the new key", member)
+        return texts.model_fallback(wanted, fallback)
+
+    def _usable_here(self, model: str, provider: Provider, usable: list[str]) -> bool | None:
+        """Whether a key of `provider` listing `usable` can run `model`; None when `model` is
+        not one of that provider's (another provider's key decides it)."""
+        choice = self._providers.split_model(model)
+        if isinstance(choice, ModelRefusal) or choice.provider.id != provider.id:
+            return None
+        return choice.model in usable
 
     async def remove_key(self, member: Member, provider: str | None = None) -> Reply:
         """The key for `provider`; without one, the member's only key (or ask which)."""

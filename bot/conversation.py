@@ -30,6 +30,7 @@ from bot.ports import (
     StoreError,
     TokenUsage,
 )
+from bot.prompts import DEFAULT_SYSTEM_PROMPT, prompt_here, speaker_line, system_text
 from bot.providers import ModelRefusal, Provider
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -46,11 +47,6 @@ UNREADABLE_KEY_OUTCOME = "unreadable_key"
 STORE_FAILED_OUTCOME = "store_failed"
 REFUSED_OUTCOME = "refused"
 ERROR_OUTCOME = "error"
-
-SYSTEM_PROMPT = (
-    "You are a helpful assistant in a team chat. Answer clearly and concisely; "
-    "use Markdown sparingly."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +79,37 @@ def estimate_tokens(text: str) -> int:
 
 
 def build_messages(
-    question: str, history: Sequence[HistoryTurn], *, budget: int
+    question: str,
+    history: Sequence[HistoryTurn],
+    *,
+    budget: int,
+    system: str = DEFAULT_SYSTEM_PROMPT,
+    asker: str | None = None,
 ) -> list[ChatMessage]:
-    """System prompt, as much recent history as fits the budget, then the question."""
-    system = ChatMessage("system", SYSTEM_PROMPT)
-    room = budget - estimate_tokens(SYSTEM_PROMPT)
+    """System prompt, as much recent history as fits the budget, then the question. With
+    `asker` (a shared conversation), every member's turn starts with its writer's name."""
+
+    def said(text: str, author: str) -> str:
+        return speaker_line(author, text) if asker is not None else text
+
+    room = budget - estimate_tokens(system)
     max_chars = max(0, (room - 4) * 4)
-    latest = ChatMessage("user", redact_keys(question)[-max_chars:] if max_chars else "")
+    # A long question loses its beginning, never the name of who asked it.
+    head = said("", asker or "")
+    kept_chars = max(0, max_chars - len(head))
+    latest = ChatMessage("user", head + redact_keys(question)[-kept_chars:] if kept_chars else head)
     room -= estimate_tokens(latest.content)
     kept: list[ChatMessage] = []
     for turn in reversed(history):
-        cost = estimate_tokens(turn.text)
+        content = redact_keys(turn.text)
+        if turn.role == "user":
+            content = said(content, turn.author)
+        cost = estimate_tokens(content)
         if cost > room:
             break
         room -= cost
-        kept.append(ChatMessage(turn.role, redact_keys(turn.text)))
-    return [system, *reversed(kept), latest]
+        kept.append(ChatMessage(turn.role, content))
+    return [ChatMessage("system", system), *reversed(kept), latest]
 
 
 @dataclass(slots=True)
@@ -146,6 +157,7 @@ class Conversation:
         ledger: UsageLedger,
         turns: TurnsInFlight,
         streaming: bool = True,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         retry: RetryPolicy | None = None,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -159,6 +171,7 @@ class Conversation:
         self._ledger = ledger
         self._turns = turns
         self._streaming = streaming
+        self._system_prompt = system_prompt
         self._retry = retry or RetryPolicy()
         self._metrics: Metrics = metrics or NoMetrics()
         self._sleep = sleep
@@ -255,8 +268,21 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
+            # Speakers are named where several people may write, when the adapter knows
+            # the asker's name.
+            shared = not message.is_private and bool(message.author_name)
+            base = prompt_here(context.config, message.channel, self._system_prompt).text
             messages = build_messages(
-                message.text, message.history, budget=self._max_context_tokens
+                message.text,
+                message.history,
+                budget=self._max_context_tokens,
+                system=system_text(
+                    base,
+                    shared=shared,
+                    instructions=context.instructions,
+                    asker=message.author_name,
+                ),
+                asker=message.author_name if shared else None,
             )
 
             def record(outcome: str, usage: TokenUsage | None) -> None:

@@ -98,14 +98,16 @@ class ByokCore:
         request: SettingsRequest,
         channel_id: ChannelReader,
         place: str,
+        here: str = "",
     ) -> Reply:
         """Show or change a workspace's settings for an admin (the adapter has checked the
-        actor's admin rights on the platform's own terms, for this `workspace`)."""
+        actor's admin rights on the platform's own terms, for this `workspace`); `here` is
+        the channel the command was typed in, whose prompt `request.channel_prompt` sets."""
         try:
             config = await self.store.get_workspace_config(actor.platform, workspace)
             if request.empty:
-                return Reply(settings_summary(config, place=place, changed=False))
-            updated = apply_settings(config, request, channel_id=channel_id)
+                return Reply(settings_summary(config, place=place, changed=False, here=here))
+            updated = apply_settings(config, request, channel_id=channel_id, here=here)
             if isinstance(updated, SettingsRefused):
                 return Reply("\n".join(updated.reasons), Severity.REFUSED)
             # Saved even when unchanged: every act of an admin is audited.
@@ -113,7 +115,7 @@ class ByokCore:
         except StoreError:
             log.error("settings of %s not changed", workspace, exc_info=True)
             return Reply(texts.STORE_UNAVAILABLE, Severity.ERROR)
-        return Reply(settings_summary(updated, place=place, changed=True))
+        return Reply(settings_summary(updated, place=place, changed=True, here=here))
 
     async def update_workspace_config(self, actor: Member, config: WorkspaceConfig) -> None:
         """Save an admin's choices; the adapter has already checked the actor's admin rights."""

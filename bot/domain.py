@@ -36,6 +36,9 @@ class HistoryTurn:
 
     role: Literal["user", "assistant"]
     text: str
+    # Who wrote a user turn, as the platform shows their name (never a key or an email):
+    # in a shared thread the model must tell the speakers apart. Empty for the bot's turns.
+    author: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class IncomingMessage:
     # The Discord guild or Slack team the message was posted in; empty in DMs.
     server: str = ""
     history: tuple[HistoryTurn, ...] = ()
+    # The asker's name as the platform shows it (see HistoryTurn.author).
+    author_name: str = ""
 
 
 class Severity(Enum):
@@ -163,6 +168,10 @@ class WorkspaceConfig:
     threaded: bool = True
     # Caps on each member's spending in this workspace, set by its admins.
     member_caps: dict[CapPeriod, Cap] = field(default_factory=dict)
+    # The admins' system prompt for the whole workspace, and per channel (channel id ->
+    # prompt); a channel's wins over the workspace's, which wins over the operator's.
+    system_prompt: str | None = None
+    channel_prompts: dict[str, str] = field(default_factory=dict)
 
     def allows(self, channel: str) -> bool:
         return not self.allowed_channels or channel in self.allowed_channels
@@ -178,6 +187,8 @@ class TurnContext:
     keys: tuple[StoredKey, ...]
     model: str | None
     caps: dict[CapPeriod, Cap] = field(default_factory=dict)
+    # The asker's own instructions (/instructions), added to their turns' system prompt.
+    instructions: str | None = None
 
     def key_for(self, provider: str) -> StoredKey | None:
         return next((key for key in self.keys if key.provider == provider), None)

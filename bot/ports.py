@@ -284,6 +284,12 @@ class Store(AttemptLog, OnceLog, InstallationRecords, Protocol):
 
     async def set_model(self, member: Member, model: str | None) -> None: ...
 
+    async def get_instructions(self, member: Member) -> str | None:
+        """The member's own instructions for their turns (/instructions), if any."""
+        ...
+
+    async def set_instructions(self, member: Member, instructions: str | None) -> None: ...
+
     async def forget_member(self, member: Member, *, now: datetime) -> None:
         """Delete every row of this member, usage and audit included, leaving no bytes behind;
         one anonymous "member data forgotten" audit event remains."""

@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.prompts import DEFAULT_SYSTEM_PROMPT, PromptRefused, check_prompt
+
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["text", "json"]
@@ -111,6 +113,17 @@ class ProviderSettings(SettingsGroup):
     # providers.toml: the providers members may bring keys for (app/providers_file.py);
     # unset, one built-in `openai` entry at base_url.
     providers_file: str | None = Field(default=None, validation_alias="BYOK_PROVIDERS_FILE")
+    # The operator's system prompt, where no server or channel prompt applies.
+    system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, validation_alias="BYOK_SYSTEM_PROMPT")
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        checked = check_prompt(value)
+        if isinstance(checked, PromptRefused):
+            # The reason never repeats the text, so a key in it stays out of the error.
+            raise ValueError(checked.reason)
+        return checked or DEFAULT_SYSTEM_PROMPT
 
 
 class NetworkSettings(SettingsGroup):

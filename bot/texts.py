@@ -44,6 +44,7 @@ HELP = "\n".join(
         "• `/model` — list the models your key can use; `/model NAME` picks one",
         "• `/usage` — your tokens and estimated cost today and this month",
         "• `/limit` — cap your own daily or monthly spending (`/limit daily 2 usd`)",
+        "• `/instructions` — your own instructions for answers to you (only you see them)",
         "• `/removekey` — delete your key",
         "• `/forget` — delete everything I store about you",
         "Mention me in a channel to ask a question; in a DM just write.",
@@ -321,5 +322,66 @@ CONFIG_BAD_ANSWERS = "Answers go in a `thread` or `in-place`."
 
 
 def config_unknown_setting(name: str | None) -> str:
-    known = "`channels`, `model`, `answers`, `daily-cap` or `monthly-cap`"
+    known = (
+        "`channels`, `model`, `answers`, `daily-cap`, `monthly-cap`, `prompt` or `channel-prompt`"
+    )
     return f"I don't know the setting `{name}`; use {known}." if name else f"Use {known}."
+
+
+# Prompts and members' instructions (bot/prompts.py). A refusal never repeats the text.
+PROMPT_IS_A_KEY = (
+    "That looks like it contains an API key, so I didn't save it (nothing changed). "
+    "A prompt is sent to the provider with every question: never put a key in one."
+)
+
+
+def prompt_too_long(length: int, limit: int) -> str:
+    return (
+        f"That is {length:,} characters; a prompt can be at most {limit:,}. "
+        "Please shorten it: nothing changed."
+    )
+
+
+INSTRUCTIONS_NONE = (
+    "You have no instructions of your own. Add some with `/instructions` (for example "
+    "“answer in French, briefly”): I follow them in answers to you, and only to you."
+)
+INSTRUCTIONS_CLEARED = "Your instructions are deleted; I answer you with the prompt of each place."
+
+
+def instructions_shown(instructions: str) -> str:
+    return (
+        "Your instructions (only answers to you follow them; `/instructions clear` deletes "
+        f"them):\n{instructions}"
+    )
+
+
+def instructions_saved(instructions: str) -> str:
+    return f"Saved. I'll follow these instructions in answers to you:\n{instructions}"
+
+
+def model_fallback(unusable: str, chosen: str) -> str:
+    return (
+        f"Your key can't use `{unusable}`; your questions will use `{chosen}`. "
+        "Change it with `/model`."
+    )
+
+
+CONFIG_CHANNEL_PROMPT_WHERE = "Set a channel's prompt from inside that channel."
+CONFIG_EMPTY_PROMPT = "Write the prompt after `prompt` or `channel-prompt`; `off` clears it."
+
+
+def prompt_applies(source: str, *, has_instructions: bool, place: str) -> str:
+    """/help's line on the prompt that applies where it was typed (`source` is operator,
+    server or channel; `place` what the platform calls a server)."""
+    whose = {
+        "operator": "the bot's default prompt",
+        "server": f"this {place}'s prompt, set by its admins",
+        "channel": "this channel's prompt, set by the admins",
+    }[source]
+    mine = (
+        "your own instructions are added to your questions (`/instructions` shows them)"
+        if has_instructions
+        else "you have no instructions of your own (`/instructions` adds some)"
+    )
+    return f"Here I answer with {whose}; {mine}."

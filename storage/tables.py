@@ -62,7 +62,7 @@ TABLES: tuple[Table, ...] = (
     # Copied with the keys they sealed: the target then refuses a wrong master key at
     # start-up exactly as the source did.
     Table(name="master_key_fingerprints", columns=(("fingerprint", "text"),)),
-    Table(name="member_prefs", columns=(*_MEMBER, ("model", "text"))),
+    Table(name="member_prefs", columns=(*_MEMBER, ("model", "text"), ("instructions", "text"))),
     Table(
         name="member_caps",
         columns=(*_MEMBER, ("period", "text"), ("unit", "text"), ("amount", "real")),
@@ -76,6 +76,8 @@ TABLES: tuple[Table, ...] = (
             ("default_model", "text"),
             ("threaded", "flag"),
             ("member_caps", "object"),
+            ("system_prompt", "text"),
+            ("channel_prompts", "object"),
         ),
     ),
     Table(

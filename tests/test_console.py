@@ -78,7 +78,8 @@ async def test_console_session_through_stdin_and_stdout(
     bob_turn = fake_openai.chat_requests()[-1].body
     assert bob_turn is not None
     contents = [m["content"] for m in bob_turn["messages"]]
-    assert "question in the channel" in contents
+    assert "[alice]: question in the channel" in contents
+    assert contents[-1] == "[bob]: now bob asks", "who asked is named in a channel"
 
 
 async def test_console_ends_cleanly_on_empty_input(tmp_path: Path) -> None:

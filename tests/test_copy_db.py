@@ -58,6 +58,7 @@ async def seed(fake: FakeOpenAI, *, master_key: str, url: str) -> dict[Member, s
             provider="beta",
         )
         await services.store.set_model(ALICE, "gpt-4o")
+        await services.store.set_instructions(BOB, "Answer in French.\nBriefly.")
         await services.store.set_cap(BOB, "daily", Cap(2.5, "usd"))
         await services.store.set_cap(BOB, "monthly", Cap(90000, "tokens"))
         await services.store.save_workspace_config(
@@ -68,6 +69,8 @@ async def seed(fake: FakeOpenAI, *, master_key: str, url: str) -> dict[Member, s
                 default_model="gpt-4.1-mini",
                 threaded=False,
                 member_caps={"daily": Cap(1.5, "usd")},
+                system_prompt="You help the support team.",
+                channel_prompts={"C1": "Only SQL."},
             )
         )
         for who in (ALICE, BOB, ALICE):

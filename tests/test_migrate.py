@@ -19,6 +19,8 @@ from tests.fakes import postgres
 from tests.fakes.cli import run_cli
 
 PG_LATEST = postgres_engine.migrations()[-1].version
+# Every version in order; numbers may skip (helpers' branches number theirs apart).
+PG_VERSIONS = [m.version for m in postgres_engine.migrations()]
 SQLITE_LATEST = sqlite_engine.migrations()[-1].version
 # Every command that opens the database, with what it needs to get that far.
 OPENING = (("run",), ("console",), ("audit",), ("rotate-master-key",))
@@ -68,9 +70,7 @@ async def test_postgres_is_migrated_by_the_operator_not_by_run(
     ]
     where = f"PostgreSQL database {fresh_postgres_url.rsplit('/', 1)[1]} at 127.0.0.1:5432"
     assert lines[-1] == f"{where}: migrated from version 0 to {PG_LATEST}."
-    assert await pg_versions(fresh_postgres_url) == [
-        m.version for m in postgres_engine.migrations()
-    ]
+    assert await pg_versions(fresh_postgres_url) == PG_VERSIONS
 
     # No tokens: `run` starts the console, which ends with its input.
     code, out, err = await run_cli("run", cwd=tmp_path, env=env, stdin="")
@@ -80,9 +80,7 @@ async def test_postgres_is_migrated_by_the_operator_not_by_run(
     code, out, err = await run_cli("migrate", cwd=tmp_path, env=env)
     assert code == 0, err
     assert out.strip().splitlines() == [f"{where}: already at version {PG_LATEST}; nothing to do."]
-    assert await pg_versions(fresh_postgres_url) == [
-        m.version for m in postgres_engine.migrations()
-    ]
+    assert await pg_versions(fresh_postgres_url) == PG_VERSIONS
 
 
 async def test_a_postgres_schema_behind_the_code_names_migrate(

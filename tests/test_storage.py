@@ -17,7 +17,7 @@ from storage.sqlite import SqliteStore, migrations
 ALICE = Member("slack", "T1", "U1")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LATEST = migrations()[-1].version
-# Numbered, not necessarily consecutive (a number may be held for work merged later).
+# Every version in order; numbers may skip (helpers' branches number theirs apart).
 VERSIONS = [m.version for m in migrations()]
 MARKER = b"SEALED-MARKER-" + b"x" * 200
 

@@ -236,6 +236,25 @@ async def test_models_are_per_member_and_can_be_cleared(store: Store) -> None:
     assert await store.get_model(ALICE_ELSEWHERE) is None
 
 
+async def test_instructions_are_per_member_beside_the_model_and_can_be_cleared(
+    store: Store,
+) -> None:
+    assert await store.get_instructions(ALICE) is None
+    await store.set_model(ALICE, "gpt-4o")
+    text = "Answer in French.\nKeep it short; use 'quotes' and \"doubles\" — and emoji 🙂"
+    await store.set_instructions(ALICE, text)
+    await store.set_instructions(BOB, "Be terse.")
+    assert await store.get_instructions(ALICE) == text
+    # One row per member holds both: setting one leaves the other alone.
+    assert await store.get_model(ALICE) == "gpt-4o"
+    await store.set_model(ALICE, None)
+    assert await store.get_instructions(ALICE) == text
+    await store.set_instructions(ALICE, None)
+    assert await store.get_instructions(ALICE) is None
+    assert await store.get_instructions(BOB) == "Be terse."
+    assert await store.get_instructions(ALICE_ELSEWHERE) is None
+
+
 # Caps
 
 
@@ -340,6 +359,8 @@ async def test_workspace_config_defaults_saves_and_replaces(store: Store) -> Non
         default_model="gpt-4o",
         threaded=False,
         member_caps={"daily": Cap(2.5, "usd"), "monthly": Cap(50000, "tokens")},
+        system_prompt="You help the support team.\nBe kind.",
+        channel_prompts={"C1": "Answer in French.", "C2": "Only SQL; 'quoted' \"text\" 🙂"},
     )
     await store.save_workspace_config(config)
     assert await store.get_workspace_config("slack", "T1") == config
@@ -356,10 +377,11 @@ async def test_workspace_config_defaults_saves_and_replaces(store: Store) -> Non
 async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> None:
     empty = await store.turn_context(ALICE, server="T1")
     assert empty.config == WorkspaceConfig("slack", "T1")
-    assert (empty.keys, empty.model, empty.caps) == ((), None, {})
+    assert (empty.keys, empty.model, empty.caps, empty.instructions) == ((), None, {}, None)
 
     await save(store, ALICE)
     await store.set_model(ALICE, "gpt-4o")
+    await store.set_instructions(ALICE, "Answer in French.")
     await store.set_cap(ALICE, "daily", Cap(2.5, "usd"))
     await store.set_cap(ALICE, "monthly", Cap(50000, "tokens"))
     config = WorkspaceConfig(
@@ -369,11 +391,14 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
         default_model="gpt-5-mini",
         threaded=False,
         member_caps={"daily": Cap(1, "usd")},
+        system_prompt="Be kind.",
+        channel_prompts={"C1": "Only SQL."},
     )
     await store.save_workspace_config(config)
     # Another member, another workspace's settings and another platform's: none leak in.
     await save(store, CAROL)
     await store.set_model(CAROL, "o3")
+    await store.set_instructions(CAROL, "Answer in German.")
     await store.save_workspace_config(WorkspaceConfig("slack", "T2", default_model="o1"))
 
     context = await store.turn_context(ALICE, server="T1")
@@ -381,6 +406,7 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
     assert context.key_for("openai") == await store.get_key(ALICE)
     assert context.model == await store.get_model(ALICE) == "gpt-4o"
     assert context.caps == await store.get_caps(ALICE)
+    assert context.instructions == await store.get_instructions(ALICE) == "Answer in French."
     assert context.config == config
     # The settings are those of the place asked in, with the member's own key and choices.
     elsewhere = await store.turn_context(ALICE, server="T2")
@@ -389,13 +415,15 @@ async def test_a_turn_context_is_what_the_single_reads_give(store: Store) -> Non
     assert in_a_dm.config == WorkspaceConfig("slack", "") and in_a_dm.model == "gpt-4o"
     other_platform = await store.turn_context(ALICE_ELSEWHERE, server="T1")
     assert other_platform.keys == () and other_platform.model is None
+    assert other_platform.instructions is None
     assert other_platform.config == WorkspaceConfig("discord", "T1")
 
     await store.set_model(ALICE, None)
+    await store.set_instructions(ALICE, None)
     await store.set_cap(ALICE, "daily", None)
     await store.delete_key(ALICE)
     cleared = await store.turn_context(ALICE, server="T1")
-    assert (cleared.keys, cleared.model) == ((), None)
+    assert (cleared.keys, cleared.model, cleared.instructions) == ((), None, None)
     assert cleared.caps == {"monthly": Cap(50000, "tokens")}
 
 
@@ -424,6 +452,7 @@ async def test_a_turn_context_holds_every_providers_key_in_one_read(store: Store
 async def _fill(store: Store, who: Member) -> None:
     await save(store, who)
     await store.set_model(who, "gpt-4o")
+    await store.set_instructions(who, f"Call me {who.user}.")
     await store.set_cap(who, "daily", Cap(1, "usd"))
     await store.record_usage([usage(who, "gpt-4o", NOW)])
     await store.record_audit(audit(who, "key_set"))
@@ -437,6 +466,7 @@ async def test_forget_member_leaves_one_anonymous_event(store: Store) -> None:
 
     assert await store.get_key(ALICE) is None
     assert await store.get_model(ALICE) is None
+    assert await store.get_instructions(ALICE) is None
     assert await store.get_caps(ALICE) == {}
     assert await store.usage_by_model(ALICE, since=NOW) == []
     assert await store.audit_events(member=ALICE) == []
@@ -447,6 +477,7 @@ async def test_forget_member_leaves_one_anonymous_event(store: Store) -> None:
     for who in (CAROL, ALICE_ELSEWHERE):
         assert await store.get_key(who) is not None
         assert await store.get_model(who) == "gpt-4o"
+        assert await store.get_instructions(who) == f"Call me {who.user}."
         assert await store.get_caps(who) == {"daily": Cap(1, "usd")}
         assert await store.usage_by_model(who, since=NOW) == [ModelUsage("gpt-4o", 10, 20, 1)]
         assert len(await store.audit_events(member=who)) == 1
@@ -457,13 +488,21 @@ async def test_delete_workspace_removes_its_members_and_settings(store: Store) -
         await _fill(store, who)
     for platform, workspace in (("slack", "T1"), ("slack", "T2"), ("discord", "T1")):
         await store.save_workspace_config(
-            WorkspaceConfig(platform, workspace, frozenset({"C1"}), "gpt-4o")
+            WorkspaceConfig(
+                platform,
+                workspace,
+                frozenset({"C1"}),
+                "gpt-4o",
+                system_prompt="Be brief.",
+                channel_prompts={"C1": "French."},
+            )
         )
 
     assert await store.delete_workspace("slack", "T1") == 2
     for who in (ALICE, CAROL):
         assert await store.get_key(who) is None
         assert await store.get_model(who) is None
+        assert await store.get_instructions(who) is None
         assert await store.get_caps(who) == {}
         assert await store.usage_by_model(who, since=NOW) == []
         assert await store.audit_events(member=who) == []
@@ -471,8 +510,10 @@ async def test_delete_workspace_removes_its_members_and_settings(store: Store) -
     for who in (BOB, ALICE_ELSEWHERE):
         assert await store.get_key(who) is not None
         assert await store.get_model(who) == "gpt-4o"
+        assert await store.get_instructions(who) == f"Call me {who.user}."
         assert len(await store.audit_events(member=who)) == 1
     assert (await store.get_workspace_config("slack", "T2")).allowed_channels == {"C1"}
+    assert (await store.get_workspace_config("slack", "T2")).channel_prompts == {"C1": "French."}
     assert (await store.get_workspace_config("discord", "T1")).allowed_channels == {"C1"}
     assert await store.delete_workspace("slack", "T1") == 0
 

@@ -125,6 +125,29 @@ async def _configure(services: Services, fake: FakeOpenAI) -> Reply:
     )
 
 
+async def _instructions_set(services: Services, reply: Reply) -> bool:
+    kept = await services.store.get_instructions(ALICE) == "Be brief."
+    return kept if reply.ok else not kept and reply.text == texts.STORE_UNAVAILABLE
+
+
+async def _configure_prompts(services: Services, fake: FakeOpenAI) -> Reply:
+    return await services.core.configure_workspace(
+        ALICE,
+        workspace="server-1",
+        request=SettingsRequest(prompt="Rules.", channel_prompt="SQL."),
+        channel_id=lambda word: word,
+        place="server",
+        here="general",
+    )
+
+
+async def _prompts_configured(services: Services, reply: Reply) -> bool:
+    config = await services.store.get_workspace_config("console", "server-1")
+    both = config.system_prompt == "Rules." and config.channel_prompts == {"general": "SQL."}
+    none = config.system_prompt is None and config.channel_prompts == {}
+    return both if reply.ok else none and reply.text == texts.STORE_UNAVAILABLE
+
+
 SCENARIOS = [
     Scenario("setkey", _nothing, _setkey, _key_stored),
     Scenario(
@@ -141,6 +164,13 @@ SCENARIOS = [
     ),
     Scenario("forget", _with_key, lambda s, f: s.commands.run(ALICE, "forget"), _forgotten),
     Scenario("byok-config", _no_settings, _configure, _configured),
+    Scenario(
+        "instructions",
+        _nothing,
+        lambda s, f: s.commands.run(ALICE, "instructions", "Be brief."),
+        _instructions_set,
+    ),
+    Scenario("byok-config-prompts", _no_settings, _configure_prompts, _prompts_configured),
 ]
 
 
@@ -284,6 +314,7 @@ def test_every_write_of_the_store_protocol_is_covered() -> None:
         "member_keys",
         "count_keys",
         "get_model",
+        "get_instructions",
         "usage_by_model",
         "get_caps",
         "audit_events",
@@ -373,3 +404,31 @@ async def test_a_slot_that_cannot_be_released_frees_itself_when_its_lease_ends(
     sink = RecordingSink()
     await services.core.handle_message(ask(ALICE, "again"), sink)
     assert sink.text == "You asked: again"
+
+
+async def test_setkey_tells_the_fitted_model_only_when_it_was_written(
+    failing: tuple[Services, FailingStore], fake_openai: FakeOpenAI
+) -> None:
+    services, store = failing
+    # The key cannot use the operator's default: /setkey also writes the model it picks.
+    fake_openai.models = ("gpt-4o", "gpt-4.1-mini")
+    told = texts.model_fallback("gpt-5-mini", "gpt-4.1-mini")
+
+    async def setkey(who_name: str) -> Reply:
+        key = make_key()
+        fake_openai.behaviours[key] = openai_server.VALID
+        return await services.commands.run(member(who_name), "setkey", key)
+
+    writes = store.writes
+    assert told in (await setkey("healthy")).text
+    healthy_writes = store.writes - writes
+    assert healthy_writes >= 2
+    for n in range(1, healthy_writes + 1):
+        # A new member each time: key checks per member are rate limited.
+        store.fail_write(n)
+        reply = await setkey(f"m{n}")
+        store.heal()
+        stored = await services.store.get_key(member(f"m{n}")) is not None
+        fitted = await services.store.get_model(member(f"m{n}")) == "gpt-4.1-mini"
+        assert stored == reply.ok, (n, store.failed, reply)
+        assert fitted == (told in reply.text), (n, store.failed, reply)

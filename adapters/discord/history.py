@@ -29,15 +29,24 @@ def _turn(message: discord.Message, me: int) -> HistoryTurn | None:
     if not text:
         # Without the Message Content intent other people's text arrives empty.
         return None
-    return HistoryTurn("assistant" if message.author.id == me else "user", text)
+    if message.author.id == me:
+        return HistoryTurn("assistant", text)
+    return HistoryTurn("user", text, author=author_name(message.author))
+
+
+def author_name(user: discord.abc.User) -> str:
+    """The name Discord shows for a member: their server nickname, else their global
+    display name, else their username (discord.py's `display_name` picks that way)."""
+    return user.display_name
 
 
 def _merge(turns: list[HistoryTurn]) -> tuple[HistoryTurn, ...]:
     """One turn per speaker change: a long answer was split over several messages."""
     merged: list[HistoryTurn] = []
     for turn in turns:
-        if merged and merged[-1].role == turn.role:
-            merged[-1] = HistoryTurn(turn.role, f"{merged[-1].text}\n{turn.text}")
+        if merged and (merged[-1].role, merged[-1].author) == (turn.role, turn.author):
+            last = merged[-1]
+            merged[-1] = HistoryTurn(turn.role, f"{last.text}\n{turn.text}", author=turn.author)
         else:
             merged.append(turn)
     return tuple(merged)

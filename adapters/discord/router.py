@@ -6,7 +6,12 @@ import logging
 
 import discord
 
-from adapters.discord.history import read_history, strip_mentions_of, thread_starter
+from adapters.discord.history import (
+    author_name,
+    read_history,
+    strip_mentions_of,
+    thread_starter,
+)
 from adapters.discord.options import DiscordOptions
 from adapters.discord.sink import DiscordSink
 from adapters.tasks import BackgroundTasks
@@ -121,4 +126,5 @@ class MessageRouter:
             channel="" if private else str(allow_list_channel),
             server=str(message.guild.id) if message.guild is not None else "",
             history=history,
+            author_name=author_name(message.author),
         )

@@ -10,9 +10,12 @@ import discord
 from discord import app_commands
 
 from adapters.discord import texts
+from adapters.discord.prompts import LongTextModal, place_of
 from adapters.discord.replies import answer_privately, think_privately
 from adapters.discord.router import discord_member
+from bot import texts as bot_texts
 from bot.commands import MemberCommands
+from bot.ports import StoreError
 from bot.providers import Provider
 
 log = logging.getLogger(__name__)
@@ -95,7 +98,10 @@ def add_member_commands(
 ) -> None:
     async def run(interaction: discord.Interaction, name: str, argument: str = "") -> None:
         await think_privately(interaction)
-        reply = await commands.run(discord_member(interaction.user), name, argument)
+        server, channel = place_of(interaction)
+        reply = await commands.run(
+            discord_member(interaction.user), name, argument, server=server, channel=channel
+        )
         await answer_privately(interaction, reply.text)
 
     if commands.providers.several:
@@ -150,6 +156,28 @@ def add_member_commands(
     @app_commands.describe(setting="For example `daily 2 usd`, `monthly 20 usd` or `off`")
     async def limit(interaction: discord.Interaction, setting: str | None = None) -> None:
         await run(interaction, "limit", setting or "")
+
+    @tree.command(name="instructions", description="Your own instructions for answers to you")
+    @app_commands.allowed_contexts(**ANYWHERE)
+    async def instructions(interaction: discord.Interaction) -> None:
+        member = discord_member(interaction.user)
+
+        async def submit(done: discord.Interaction, text: str) -> str:
+            return (await commands.run(member, "instructions", text)).text
+
+        try:
+            current = await commands.current_instructions(member)
+        except StoreError:
+            await answer_privately(interaction, bot_texts.STORE_UNAVAILABLE)
+            return
+        await interaction.response.send_modal(
+            LongTextModal(
+                title=texts.INSTRUCTIONS_MODAL_TITLE,
+                label=texts.INSTRUCTIONS_FIELD_LABEL,
+                current=current,
+                submit=submit,
+            )
+        )
 
     @tree.command(name="help", description="How this bot works and its commands")
     @app_commands.allowed_contexts(**ANYWHERE)

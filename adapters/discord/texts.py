@@ -31,3 +31,10 @@ def dms_closed(user_id: int) -> str:
 
 CONFIG_ADMIN_ONLY = "Only members with the Manage Server permission can change my settings here."
 CONFIG_GUILD_ONLY = "Use `/byok-config` inside a server."
+
+PROMPT_FIELD_PLACEHOLDER = "Leave empty to clear. Never put an API key here."
+INSTRUCTIONS_MODAL_TITLE = "Your instructions"
+INSTRUCTIONS_FIELD_LABEL = "How should I answer you?"
+SERVER_PROMPT_MODAL_TITLE = "This server's prompt"
+CHANNEL_PROMPT_MODAL_TITLE = "This channel's prompt"
+PROMPT_FIELD_LABEL = "System prompt"

@@ -10,6 +10,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.names import SpeakerNames
 from adapters.slack.sink import Pacing, StreamSupport
 from adapters.slack.views import home_view
 from adapters.tasks import BackgroundTasks
@@ -57,6 +58,7 @@ class Bridge:
     # How long a /setkey submission may wait for the provider before the modal says "checking".
     ack_budget: float = 2.5
     history_limit: int = 50
+    names: SpeakerNames = field(default_factory=SpeakerNames)
 
     def member(self, context: AsyncBoltContext, user: str) -> Member:
         return Member(PLATFORM, workspace_of(context), user)

@@ -13,20 +13,27 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts as slack_texts
-from adapters.slack.bridge import Bridge
+from adapters.slack.bridge import Bridge, settings_scope
 from adapters.slack.config import CONFIG_COMMAND, ConfigCommand
 from adapters.slack.payloads import InteractionBody, SlashCommand, SubmittedView
+from adapters.slack.render import neutralise_reply
 from adapters.slack.views import (
     HOME_REMOVE_ACTION,
     HOME_SET_ACTION,
+    INSTRUCTIONS_CALLBACK,
     KEY_BLOCK,
     SETKEY_CALLBACK,
+    TEXT_BLOCK,
+    long_text_modal,
     modal_result,
     setkey_modal,
     submitted_key,
     submitted_provider,
+    submitted_text,
+    text_result,
 )
 from bot.domain import Member, Reply
+from bot.ports import StoreError
 from bot.providers import Provider
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,7 @@ MEMBER_COMMANDS = {
     "/model": "model",
     "/usage": "usage",
     "/limit": "limit",
+    "/instructions": "instructions",
     "/forget": "forget",
     "/byok-help": "help",
 }
@@ -60,6 +68,7 @@ class CommandListeners:
             app.command(command)(self.on_command)
         ConfigCommand(self._bridge).register(app)
         app.view(SETKEY_CALLBACK)(self.on_setkey_submitted)
+        app.view(INSTRUCTIONS_CALLBACK)(self.on_instructions_submitted)
         app.action(HOME_SET_ACTION)(self.on_home_set)
         app.action(HOME_REMOVE_ACTION)(self.on_home_remove)
 
@@ -82,8 +91,14 @@ class CommandListeners:
             await self._open_modal(client, str(command["trigger_id"]), member, named)
             return
         await ack()
+        if name == "instructions" and not argument:
+            # Long text is easier in a form, filled with what the member wrote before.
+            await self._open_instructions(client, str(command["trigger_id"]), member)
+            return
+        where = (settings_scope(context), str(command.get("channel_id") or ""))
         self._bridge.tasks.spawn(
-            self._run(client, respond, member, name, argument), name=f"slack-command-{name}"
+            self._run(client, respond, member, name, argument, where),
+            name=f"slack-command-{name}",
         )
 
     async def _run(
@@ -93,9 +108,14 @@ class CommandListeners:
         member: Member,
         name: str,
         argument: str,
+        where: tuple[str, str],
     ) -> None:
-        reply = await self._bridge.core.commands.run(member, name, argument)
-        text = reply.text
+        server, channel = where
+        reply = await self._bridge.core.commands.run(
+            member, name, argument, server=server, channel=channel
+        )
+        # A reply may repeat what a member typed (their instructions): no mention in it works.
+        text = neutralise_reply(reply.text)
         if name == "help":
             text = f"{text}\n{slack_texts.SLACK_HELP_EXTRA}"
         await respond(text=text, response_type="ephemeral")
@@ -114,6 +134,39 @@ class CommandListeners:
             await client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as error:
             log.warning("setkey modal not opened for %s: %s", member, error.response.get("error"))
+
+    async def _open_instructions(
+        self, client: AsyncWebClient, trigger_id: str, member: Member
+    ) -> None:
+        try:
+            current = await self._bridge.core.commands.current_instructions(member)
+        except StoreError:
+            log.warning("instructions form not opened for %s: the database failed", member)
+            current = None
+        view = long_text_modal(
+            callback_id=INSTRUCTIONS_CALLBACK,
+            title=slack_texts.INSTRUCTIONS_TITLE,
+            label=slack_texts.INSTRUCTIONS_LABEL,
+            current=current,
+        )
+        try:
+            await client.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as error:
+            log.warning("instructions form not opened: %s", error.response.get("error"))
+
+    async def on_instructions_submitted(
+        self, ack: AsyncAck, view: SubmittedView, body: InteractionBody, context: AsyncBoltContext
+    ) -> None:
+        member = self._bridge.member(context, body["user"]["id"])
+        # Empty means "clear": the core reads `off` as that.
+        text = submitted_text(view).strip() or "off"
+        reply = await self._bridge.core.commands.run(member, "instructions", text)
+        shown = neutralise_reply(reply.text)
+        if not reply.ok:
+            # Plain text under the input, where no mention works; never the typed text.
+            await ack(response_action="errors", errors={TEXT_BLOCK: reply.text})
+            return
+        await ack(response_action="update", view=text_result(slack_texts.INSTRUCTIONS_TITLE, shown))
 
     async def on_setkey_submitted(
         self, ack: AsyncAck, view: SubmittedView, body: InteractionBody, context: AsyncBoltContext

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from slack_bolt.async_app import AsyncApp
@@ -19,8 +20,8 @@ from adapters.slack.bridge import (
     settings_scope,
     unescape,
     without_mention,
+    workspace_of,
 )
-from adapters.slack.bridge import workspace_of as _workspace_of
 from adapters.slack.payloads import (
     EventEnvelope,
     HomeOpenedEvent,
@@ -69,9 +70,15 @@ def _from_member(event: MessageEvent) -> bool:
 
 
 def history_from(
-    messages: list[MessageEvent], *, before_ts: str, bot_user_id: str | None, bot_id: str | None
+    messages: list[MessageEvent],
+    *,
+    before_ts: str,
+    bot_user_id: str | None,
+    bot_id: str | None,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[HistoryTurn, ...]:
-    """The conversation so far as the model should read it, oldest first."""
+    """The conversation so far as the model should read it, oldest first; `names` gives
+    each member's name by user id (a user without one is named by their id)."""
     turns: list[HistoryTurn] = []
     for message in messages:
         if float(message.get("ts", "0")) >= float(before_ts):
@@ -82,8 +89,13 @@ def history_from(
         if not mine and not _from_member(message):
             continue
         text = unescape(without_mention(str(message.get("text", "")), bot_user_id))
-        if text:
-            turns.append(HistoryTurn("assistant" if mine else "user", text))
+        if not text:
+            continue
+        if mine:
+            turns.append(HistoryTurn("assistant", text))
+        else:
+            user = str(message.get("user", ""))
+            turns.append(HistoryTurn("user", text, author=(names or {}).get(user, user)))
     return tuple(turns)
 
 
@@ -180,7 +192,7 @@ class EventListeners:
             )
             workspace = context.team_id or ""
         else:
-            workspace = _workspace_of(context)
+            workspace = workspace_of(context)
         if not workspace:
             log.warning("uninstall event without a team id; nothing deleted")
             return
@@ -218,8 +230,12 @@ class EventListeners:
         in_thread = event.get("thread_ts")
         addressed = private or event.get("type") == "app_mention"
         history: tuple[HistoryTurn, ...] = ()
+        author = ""
         if addressed:
             history = await self._history(client, context, channel, ts, in_thread, private)
+            if not private:
+                # In a shared place the model is told who asked.
+                author = await bridge.names.name(client, member.workspace, member.user)
         message = IncomingMessage(
             member=member,
             text=text,
@@ -228,6 +244,7 @@ class EventListeners:
             channel=channel,
             server=settings_scope(context),
             history=history,
+            author_name=author,
         )
         thread_ts: str | None = in_thread
         turn: TurnContext | None = None
@@ -281,8 +298,20 @@ class EventListeners:
             # e.g. a missing scope for this kind of conversation: answer without context.
             log.warning("no history for %s: %s", channel, error.response.get("error"))
             return ()
+        messages = messages[-limit:]
+        names: dict[str, str] = {}
+        if not private:
+            users = sorted({str(m["user"]) for m in messages if _from_member(m)})
+            found = await asyncio.gather(
+                *(self._bridge.names.name(client, workspace_of(context), u) for u in users)
+            )
+            names = dict(zip(users, found, strict=True))
         return history_from(
-            messages[-limit:], before_ts=ts, bot_user_id=context.bot_user_id, bot_id=context.bot_id
+            messages,
+            before_ts=ts,
+            bot_user_id=context.bot_user_id,
+            bot_id=context.bot_id,
+            names=names,
         )
 
     async def _thread_before(

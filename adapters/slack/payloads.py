@@ -74,6 +74,7 @@ class ViewState(TypedDict, total=False):
 class SubmittedView(TypedDict, total=False):
     id: str
     callback_id: str
+    private_metadata: str
     state: ViewState
 
 

@@ -22,6 +22,22 @@ def neutralise(text: str) -> str:
     return _SPECIAL.sub(lambda match: _ESCAPES[match.group(0)], text)
 
 
+# A channel link the bot wrote itself (`<#C0123>`): it shows a name and notifies nobody.
+_CHANNEL_LINK = re.compile(r"<#[CG][A-Z0-9]+(?:\|[^<>&]*)?>")
+
+
+def neutralise_reply(text: str) -> str:
+    """A command's reply, which may repeat what members typed (a prompt, instructions), with
+    every mention and broadcast inert; only channel links stay links."""
+    parts: list[str] = []
+    done = 0
+    for link in _CHANNEL_LINK.finditer(text):
+        parts += [neutralise(text[done : link.start()]), link.group(0)]
+        done = link.end()
+    parts.append(neutralise(text[done:]))
+    return "".join(parts)
+
+
 def split_point(text: str, limit: int) -> int:
     """Where to cut `text` so the head fits `limit`: a line break or space if one is near,
     never inside an escape like `&lt;`."""

@@ -59,6 +59,8 @@ CONFIG_SYNTAX = (
     "• `/byok-config model gpt-4o` or `model default`\n"
     "• `/byok-config answers thread` or `answers in-place`\n"
     "• `/byok-config daily-cap 2 usd`, `monthly-cap 50000 tokens`, or `daily-cap off`\n"
+    "• `/byok-config prompt` or `channel-prompt` (this channel) opens a form for the prompt; "
+    "`prompt TEXT` sets it (last: it takes the rest of the line), `prompt off` clears it\n"
     "Nothing was changed."
 )
 
@@ -68,3 +70,10 @@ NOT_INSTALLED = (
     "byok-bot is not installed in this workspace any more. An admin can add it again "
     'with "Add to Slack".'
 )
+
+PROMPT_PLACEHOLDER = "Leave empty to clear. Never put an API key here."
+INSTRUCTIONS_TITLE = "Your instructions"
+INSTRUCTIONS_LABEL = "How should I answer you?"
+WORKSPACE_PROMPT_TITLE = "Workspace prompt"
+CHANNEL_PROMPT_TITLE = "Channel prompt"
+PROMPT_LABEL = "System prompt"

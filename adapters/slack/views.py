@@ -7,6 +7,7 @@ from typing import Any
 from adapters.slack import texts
 from adapters.slack.payloads import SubmittedView
 from bot.commands import KeyInfo
+from bot.prompts import MAX_PROMPT_CHARS
 from bot.providers import Provider, ProviderList
 
 SETKEY_CALLBACK = "byok_setkey"
@@ -136,3 +137,56 @@ def home_view(info: KeyInfo | None) -> View:
     }
     blocks.append({"type": "actions", "elements": [set_button, remove_button]})
     return {"type": "home", "blocks": blocks}
+
+
+INSTRUCTIONS_CALLBACK = "byok_instructions"
+PROMPT_CALLBACK = "byok_prompt"
+TEXT_BLOCK = "byok_text_block"
+TEXT_ACTION = "byok_text_input"
+
+
+def long_text_modal(
+    *, callback_id: str, title: str, label: str, current: str | None, metadata: str = ""
+) -> View:
+    """One multiline input filled with the current text; left empty, it clears it."""
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": TEXT_ACTION,
+        "multiline": True,
+        "max_length": MAX_PROMPT_CHARS,
+        "placeholder": _plain(texts.PROMPT_PLACEHOLDER),
+    }
+    if current:
+        element["initial_value"] = current[:MAX_PROMPT_CHARS]
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": metadata,
+        "title": _plain(title),
+        "submit": _plain(texts.MODAL_SUBMIT),
+        "close": _plain(texts.MODAL_CLOSE),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": TEXT_BLOCK,
+                "label": _plain(label),
+                "optional": True,
+                "element": element,
+            }
+        ],
+    }
+
+
+def submitted_text(view: SubmittedView) -> str:
+    values = view.get("state", {}).get("values", {})
+    value = values.get(TEXT_BLOCK, {}).get(TEXT_ACTION, {}).get("value")
+    return value if isinstance(value, str) else ""
+
+
+def text_result(title: str, text: str) -> View:
+    return {
+        "type": "modal",
+        "title": _plain(title),
+        "close": _plain(texts.MODAL_DONE),
+        "blocks": [_section(text)],
+    }

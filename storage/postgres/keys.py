@@ -163,6 +163,23 @@ class KeyRows(PostgresConnection):
             model,
         )
 
+    async def get_instructions(self, member: Member) -> str | None:
+        row = await self._one(
+            "SELECT instructions FROM member_prefs"
+            " WHERE platform = $1 AND workspace = $2 AND user_id = $3",
+            member_key(member),
+        )
+        return str(row[0]) if row and row[0] else None
+
+    async def set_instructions(self, member: Member, instructions: str | None) -> None:
+        await self._pool.execute(
+            "INSERT INTO member_prefs (platform, workspace, user_id, instructions)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (platform, workspace, user_id)"
+            " DO UPDATE SET instructions = excluded.instructions",
+            *member_key(member),
+            instructions,
+        )
+
     async def forget_member(self, member: Member, *, now: datetime) -> None:
         async with self._transaction() as db:
             for table in _MEMBER_TABLES:

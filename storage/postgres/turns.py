@@ -11,14 +11,16 @@ from storage.postgres.keys import KEY_COLUMNS, stored_key
 from storage.postgres.workspaces import CONFIG_COLUMNS, workspace_config
 
 # One query is one round trip to the server: the member's key rows (one per provider) and the
-# workspace's row are outer-joined, the model and the caps are sub-selects (the caps as a JSON
-# array, so any number of them fits the one row).
+# workspace's row are outer-joined; the model, the member's instructions and the caps are
+# sub-selects (the caps as a JSON array, so any number of them fits the one row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
     + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
     + ", "
     + ", ".join(f"w.{column}" for column in CONFIG_COLUMNS)
     + ", (SELECT model FROM member_prefs"
+    " WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
+    ", (SELECT instructions FROM member_prefs"
     " WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
     ", (SELECT COALESCE(json_agg(json_build_array(period, unit, amount)), '[]')::text"
     " FROM member_caps WHERE platform = $1 AND workspace = $2 AND user_id = $3)"
@@ -40,12 +42,13 @@ class TurnRows(PostgresConnection):
         values = rows[0]
         key_end = len(KEY_COLUMNS)
         config_end = key_end + len(CONFIG_COLUMNS)
-        model, caps = values[config_end], values[config_end + 1]
+        model, instructions, caps = values[config_end : config_end + 3]
         return TurnContext(
             config=workspace_config(platform, server, values[key_end:config_end]),
             keys=tuple(stored_key(member, r[:key_end]) for r in rows if r[0] is not None),
             model=str(model) if model else None,
             caps=_caps(caps),
+            instructions=str(instructions) if instructions else None,
         )
 
 

@@ -21,7 +21,14 @@ _WORKSPACE_TABLES = (
 
 
 # What workspace_config reads, in this order.
-CONFIG_COLUMNS = ("allowed_channels", "default_model", "threaded", "member_caps")
+CONFIG_COLUMNS = (
+    "allowed_channels",
+    "default_model",
+    "threaded",
+    "member_caps",
+    "system_prompt",
+    "channel_prompts",
+)
 
 
 def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -> WorkspaceConfig:
@@ -29,7 +36,7 @@ def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -
     none (NULLs in every column, as an outer join gives)."""
     if row is None or row[0] is None:
         return WorkspaceConfig(platform=platform, workspace=workspace)
-    allowed, default_model, threaded, caps = row[: len(CONFIG_COLUMNS)]
+    allowed, default_model, threaded, caps, prompt, channel_prompts = row[: len(CONFIG_COLUMNS)]
     return WorkspaceConfig(
         platform=platform,
         workspace=workspace,
@@ -40,6 +47,8 @@ def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -
             cap_period(period): Cap(float(cap["amount"]), cap_unit(cap["unit"]))
             for period, cap in json.loads(caps).items()
         },
+        system_prompt=prompt,
+        channel_prompts=dict(json.loads(channel_prompts)),
     )
 
 
@@ -55,11 +64,14 @@ class WorkspaceRows(PostgresConnection):
     async def save_workspace_config(self, config: WorkspaceConfig) -> None:
         await self._pool.execute(
             "INSERT INTO workspace_config"
-            " (platform, workspace, allowed_channels, default_model, threaded, member_caps)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, workspace) DO UPDATE SET"
+            " (platform, workspace, allowed_channels, default_model, threaded, member_caps,"
+            " system_prompt, channel_prompts)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (platform, workspace) DO UPDATE SET"
             " allowed_channels = excluded.allowed_channels,"
             " default_model = excluded.default_model, threaded = excluded.threaded,"
-            " member_caps = excluded.member_caps",
+            " member_caps = excluded.member_caps, system_prompt = excluded.system_prompt,"
+            " channel_prompts = excluded.channel_prompts",
             config.platform,
             config.workspace,
             sorted(config.allowed_channels),
@@ -71,6 +83,8 @@ class WorkspaceRows(PostgresConnection):
                     for period, cap in config.member_caps.items()
                 }
             ),
+            config.system_prompt,
+            json.dumps(config.channel_prompts, sort_keys=True),
         )
 
     async def delete_workspace(self, platform: str, workspace: str) -> int:

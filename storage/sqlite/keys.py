@@ -164,6 +164,26 @@ class KeyRows(SqliteConnection):
                 (*member_key(member), model),
             )
 
+    async def get_instructions(self, member: Member) -> str | None:
+        row = await self._one(
+            "SELECT instructions FROM member_prefs"
+            " WHERE platform = ? AND workspace = ? AND user_id = ?",
+            member_key(member),
+        )
+        return str(row[0]) if row and row[0] else None
+
+    async def set_instructions(self, member: Member, instructions: str | None) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO member_prefs (platform, workspace, user_id, instructions)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (platform, workspace, user_id)"
+                " DO UPDATE SET instructions = excluded.instructions",
+                (*member_key(member), instructions),
+            )
+        if instructions is None:
+            # Cleared instructions leave no bytes behind, like a deleted key.
+            await self._scrub()
+
     async def forget_member(self, member: Member, *, now: datetime) -> None:
         async with self._transaction() as db:
             for table in _MEMBER_TABLES:

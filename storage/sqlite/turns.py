@@ -11,14 +11,17 @@ from storage.sqlite.keys import KEY_COLUMNS, stored_key
 from storage.sqlite.workspaces import CONFIG_COLUMNS, workspace_config
 
 # One statement is one hop to aiosqlite's thread and one read of the file: the member's key
-# rows (one per provider, or none) and the workspace's row are outer-joined, the model and
-# the caps are sub-selects (the caps as a JSON array, so any number of them fits a row).
+# rows (one per provider, or none) and the workspace's row are outer-joined; the model, the
+# member's instructions and the caps are sub-selects (the caps as a JSON array, so any number
+# of them fits a row).
 _TURN_CONTEXT = (
     "SELECT "  # noqa: S608 - column names are constants
     + ", ".join(f"k.{column}" for column in KEY_COLUMNS)
     + ", "
     + ", ".join(f"w.{column}" for column in CONFIG_COLUMNS)
     + ", (SELECT model FROM member_prefs"
+    " WHERE platform = :platform AND workspace = :workspace AND user_id = :user)"
+    ", (SELECT instructions FROM member_prefs"
     " WHERE platform = :platform AND workspace = :workspace AND user_id = :user)"
     ", (SELECT json_group_array(json_array(period, unit, amount)) FROM member_caps"
     " WHERE platform = :platform AND workspace = :workspace AND user_id = :user)"
@@ -40,12 +43,13 @@ class TurnRows(SqliteConnection):
         row = rows[0]
         key_end = len(KEY_COLUMNS)
         config_end = key_end + len(CONFIG_COLUMNS)
-        model, caps = row[config_end], row[config_end + 1]
+        model, instructions, caps = row[config_end : config_end + 3]
         return TurnContext(
             config=workspace_config(platform, server, row[key_end:config_end]),
             keys=tuple(stored_key(member, r[:key_end]) for r in rows if r[0] is not None),
             model=str(model) if model else None,
             caps=_caps(caps),
+            instructions=str(instructions) if instructions else None,
         )
 
 

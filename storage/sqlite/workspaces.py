@@ -11,7 +11,14 @@ from storage.columns import cap_period, cap_unit
 from storage.sqlite.connection import SqliteConnection
 
 # What workspace_config reads, in this order.
-CONFIG_COLUMNS = ("allowed_channels", "default_model", "threaded", "member_caps")
+CONFIG_COLUMNS = (
+    "allowed_channels",
+    "default_model",
+    "threaded",
+    "member_caps",
+    "system_prompt",
+    "channel_prompts",
+)
 
 
 def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -> WorkspaceConfig:
@@ -19,7 +26,7 @@ def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -
     none (NULLs in every column, as an outer join gives)."""
     if row is None or row[0] is None:
         return WorkspaceConfig(platform=platform, workspace=workspace)
-    allowed, default_model, threaded, caps = row[: len(CONFIG_COLUMNS)]
+    allowed, default_model, threaded, caps, prompt, channel_prompts = row[: len(CONFIG_COLUMNS)]
     return WorkspaceConfig(
         platform=platform,
         workspace=workspace,
@@ -30,6 +37,8 @@ def workspace_config(platform: str, workspace: str, row: Sequence[Any] | None) -
             cap_period(period): Cap(float(cap["amount"]), cap_unit(cap["unit"]))
             for period, cap in json.loads(caps).items()
         },
+        system_prompt=prompt,
+        channel_prompts=dict(json.loads(channel_prompts)),
     )
 
 
@@ -46,11 +55,13 @@ class WorkspaceRows(SqliteConnection):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO workspace_config"
-                " (platform, workspace, allowed_channels, default_model, threaded, member_caps)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace) DO UPDATE SET"
+                " (platform, workspace, allowed_channels, default_model, threaded, member_caps,"
+                " system_prompt, channel_prompts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace) DO UPDATE SET"
                 " allowed_channels = excluded.allowed_channels,"
                 " default_model = excluded.default_model, threaded = excluded.threaded,"
-                " member_caps = excluded.member_caps",
+                " member_caps = excluded.member_caps, system_prompt = excluded.system_prompt,"
+                " channel_prompts = excluded.channel_prompts",
                 (
                     config.platform,
                     config.workspace,
@@ -63,6 +74,8 @@ class WorkspaceRows(SqliteConnection):
                             for period, cap in config.member_caps.items()
                         }
                     ),
+                    config.system_prompt,
+                    json.dumps(config.channel_prompts, sort_keys=True),
                 ),
             )
 

@@ -86,11 +86,11 @@ async def test_two_members_in_one_thread_each_pay_with_their_own_key(bot: Bot) -
     assert chats[1].body is not None and chats[2].body is not None
     roles = [(m["role"], m["content"]) for m in chats[2].body["messages"][1:]]
     assert roles == [
-        ("user", "first question"),
+        ("user", "[alice]: first question"),
         ("assistant", "You asked: first question"),
-        ("user", "second question"),
+        ("user", "[bob]: second question"),
         ("assistant", "You asked: second question"),
-        ("user", "third question"),
+        ("user", "[alice]: third question"),
     ]
     assert len(fake.bot_messages(thread.id)) == 3
 

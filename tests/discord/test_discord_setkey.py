@@ -176,7 +176,7 @@ async def test_model_autocomplete_lists_the_members_own_models(bot: Bot) -> None
 async def test_a_failing_command_is_logged_with_its_traceback_and_told_privately(
     bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def broken(member: Member, name: str, argument: str = "") -> None:
+    async def broken(member: Member, name: str, argument: str = "", **place: str) -> None:
         raise RuntimeError("the database went away")
 
     # Fault injection in our own core; discord.py and the fake Discord stay real.

@@ -18,6 +18,7 @@ WRITES = frozenset(
         "mark_key_used",
         "delete_key",
         "set_model",
+        "set_instructions",
         "forget_member",
         "reseal_all",
         "record_usage",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,13 +69,18 @@ def split_into_words(answer: str) -> list[str]:
     return pieces
 
 
+# The speaker's name the bot writes before a member's message in a shared place.
+_SPEAKER = re.compile(r"^\[[^\]\n]*\]: ")
+
+
 @dataclass
 class FakeOpenAI:
     behaviours: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = DEFAULT_MODELS
     retry_after: str = "2"
     slow_seconds: float = 5.0
-    # What the fake answers, from the last user message; by default it echoes it.
+    # What the fake answers, from the last user message (without the `[name]: ` the bot puts
+    # before a question in a shared place: `requests` keeps that); by default it echoes it.
     reply: Callable[[str], str] = lambda question: f"You asked: {question}"
     # How a streamed answer is cut into chunks; by default word by word.
     split: Callable[[str], list[str]] = split_into_words
@@ -183,9 +189,17 @@ class FakeOpenAI:
             return failure
         if behaviour == SLOW:
             await asyncio.sleep(self.slow_seconds)
-        question = next(
-            (m["content"] for m in reversed(payload.get("messages", [])) if m["role"] == "user"),
+        question = _SPEAKER.sub(
             "",
+            next(
+                (
+                    m["content"]
+                    for m in reversed(payload.get("messages", []))
+                    if m["role"] == "user"
+                ),
+                "",
+            ),
+            count=1,
         )
         answer = self.reply(question)
         prompt_tokens = sum(len(str(m["content"]).split()) for m in payload.get("messages", []))

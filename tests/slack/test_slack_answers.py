@@ -84,9 +84,9 @@ async def test_two_members_in_one_thread_each_pay_for_their_own_turn(
     # Bob's turn read the thread: Alice's question and the bot's answer came first.
     assert second.body is not None
     assert [(m["role"], m["content"]) for m in second.body["messages"][1:]] == [
-        ("user", "first question"),
+        ("user", "[UALICE]: first question"),
         ("assistant", "You asked: first question"),
-        ("user", "second question"),
+        ("user", "[UBOB]: second question"),
     ]
     replies = fake_slack.calls_to("conversations.replies")
     assert [call.args["ts"] for call in replies] == [root]
@@ -528,7 +528,7 @@ async def test_a_long_thread_gives_the_turns_just_before_the_question(
     (chat,) = fake_openai.chat_requests()
     assert chat.body is not None
     contents = [m["content"] for m in chat.body["messages"]]
-    assert contents[-1] == "sum up"
-    assert contents[-2] == "turn 449", "the newest turns are kept, not the oldest"
-    assert "turn 0" not in contents
+    assert contents[-1] == "[UALICE]: sum up"
+    assert contents[-2] == "[UBOB]: turn 449", "the newest turns are kept, not the oldest"
+    assert "[UBOB]: turn 0" not in contents
     assert len(fake_slack.calls_to("conversations.replies")) > 1, "paged"

@@ -195,8 +195,8 @@ async def test_two_workspaces_install_and_each_is_served_with_its_own_token_and_
         if request.body is not None
     }
     assert paid == {
-        "question from A": f"Bearer {alice_key}",
-        "question from B": f"Bearer {bob_key}",
+        "[UALICE]: question from A": f"Bearer {alice_key}",
+        "[UBOB]: question from B": f"Bearer {bob_key}",
     }
 
 

@@ -55,13 +55,15 @@ class FakeUser:
     bot: bool = False
     dms_open: bool = True
     id: int = field(default_factory=snowflake)
+    # The name Discord shows (a member may pick any); the username when None.
+    global_name: str | None = None
 
     def payload(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "username": self.name,
             "discriminator": "0",
-            "global_name": self.name,
+            "global_name": self.global_name or self.name,
             "avatar": None,
             "bot": self.bot,
             "public_flags": 0,

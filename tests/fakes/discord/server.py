@@ -209,7 +209,9 @@ class FakeDiscord:
         }
         return await self._interact(user, channel, 4, data)
 
-    async def submit_modal(self, opened: InteractionRecord, *values: str) -> InteractionRecord:
+    async def submit_modal(
+        self, opened: InteractionRecord, *values: str, permissions: int = 0
+    ) -> InteractionRecord:
         """The member fills the modal the bot answered `opened` with, in field order."""
         modal = opened.modal
         assert modal is not None, "the bot did not answer with a modal"
@@ -228,7 +230,7 @@ class FakeDiscord:
             "components": [fill(c) for c in modal["components"]],
         }
         assert not remaining, "more values than fields in the modal"
-        return await self._interact(opened.user, opened.channel, 5, data)
+        return await self._interact(opened.user, opened.channel, 5, data, permissions=permissions)
 
     async def _interact(
         self,

@@ -72,6 +72,8 @@ class FakeSlack:
     # Enterprise Grid org admins and owners (users.info `enterprise_user`).
     org_admins: set[str] = field(default_factory=set)
     org_owners: set[str] = field(default_factory=set)
+    # users.info profile names: user -> (display name, real name); everyone has an email.
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     # OAuth: the app's credentials, the codes handed out (each used once) and every bot
     # token issued, by token.
@@ -373,6 +375,11 @@ class FakeSlack:
             "is_owner": user in self.owners or user in self.primary_owners,
             "is_primary_owner": user in self.primary_owners,
             "is_bot": user == BOT_USER,
+            "profile": {
+                "display_name": self.names.get(user, ("", ""))[0],
+                "real_name": self.names.get(user, ("", ""))[1],
+                "email": f"{user.lower()}@example.com",
+            },
         }
         if self.enterprise:
             profile["enterprise_user"] = {
