@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import texts
+from bot.attachments import (
+    IMAGE_TOKEN_ESTIMATE,
+    AttachmentLimits,
+    ReadAttachments,
+    read_attachments,
+    with_files,
+)
 from bot.commands import MemberCommands
 from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, TurnContext
 from bot.keys import redact_keys
@@ -82,13 +89,20 @@ def estimate_tokens(text: str) -> int:
 
 
 def build_messages(
-    question: str, history: Sequence[HistoryTurn], *, budget: int
+    question: str,
+    history: Sequence[HistoryTurn],
+    *,
+    budget: int,
+    images: Sequence[str] = (),
 ) -> list[ChatMessage]:
-    """System prompt, as much recent history as fits the budget, then the question."""
+    """System prompt, as much recent history as fits the budget, then the question (with
+    its images, as data: URLs)."""
     system = ChatMessage("system", SYSTEM_PROMPT)
-    room = budget - estimate_tokens(SYSTEM_PROMPT)
+    room = budget - estimate_tokens(SYSTEM_PROMPT) - IMAGE_TOKEN_ESTIMATE * len(images)
     max_chars = max(0, (room - 4) * 4)
-    latest = ChatMessage("user", redact_keys(question)[-max_chars:] if max_chars else "")
+    latest = ChatMessage(
+        "user", redact_keys(question)[-max_chars:] if max_chars else "", images=tuple(images)
+    )
     room -= estimate_tokens(latest.content)
     kept: list[ChatMessage] = []
     for turn in reversed(history):
@@ -98,6 +112,24 @@ def build_messages(
         room -= cost
         kept.append(ChatMessage(turn.role, redact_keys(turn.text)))
     return [system, *reversed(kept), latest]
+
+
+# Models that read images, best first for a quick answer; `vision_model` prefers these.
+_VISION_MODELS = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-nano", "gpt-5-mini")
+_VISION_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")
+_NOT_CHAT = ("audio", "realtime", "transcribe", "tts", "search", "embedding", "image")
+
+
+def vision_model(models: Sequence[str], *, exclude: str) -> str | None:
+    """A model in `models` (the member's own list) that reads images, other than `exclude`."""
+    available = [m for m in models if m != exclude]
+    for name in _VISION_MODELS:
+        if name in available:
+            return name
+    for model in available:
+        if model.startswith(_VISION_FAMILIES) and not any(w in model for w in _NOT_CHAT):
+            return model
+    return None
 
 
 @dataclass(slots=True)
@@ -146,6 +178,7 @@ class Conversation:
         ledger: UsageLedger,
         turns: TurnsInFlight,
         streaming: bool = True,
+        attachments: AttachmentLimits | None = None,
         retry: RetryPolicy | None = None,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -160,6 +193,7 @@ class Conversation:
         self._ledger = ledger
         self._turns = turns
         self._streaming = streaming
+        self._attachment_limits = attachments or AttachmentLimits()
         self._retry = retry or RetryPolicy()
         self._metrics: Metrics = metrics or NoMetrics()
         self._sleep = sleep
@@ -245,8 +279,12 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
+            attached = await self._read_attachments(message, sink)
+            question, _ = with_files(
+                message.text, attached.files, max_chars=self._files_room(attached)
+            )
             messages = build_messages(
-                message.text, message.history, budget=self._max_context_tokens
+                question, message.history, budget=self._max_context_tokens, images=attached.images
             )
 
             def record(outcome: str, usage: TokenUsage | None) -> None:
@@ -280,7 +318,9 @@ class Conversation:
             return TurnResult(model=model, usage=None, failure=None, reply_lost=True)
         finally:
             await admission.release()
-        if failure is FailureKind.UNAUTHORIZED:
+        if failure is FailureKind.IMAGES_UNSUPPORTED:
+            await sink.private(await self._images_unsupported(api_key, model))
+        elif failure is FailureKind.UNAUTHORIZED:
             marked = await self._commands.key_rejected(member, stored.key_id)
             await sink.private(
                 texts.provider_failure(failure) if marked else texts.STALE_KEY_REJECTED
@@ -289,6 +329,31 @@ class Conversation:
             # Written with the next usage batch: the answer is complete, nothing waits on it.
             self._ledger.note_key_used(member, stored.key_id)
         return TurnResult(model=model, usage=usage, failure=failure)
+
+    async def _read_attachments(self, message: IncomingMessage, sink: ReplySink) -> ReadAttachments:
+        """The files the model gets; the member hears privately, in one line, what was left
+        out and why, and the turn goes on with the rest."""
+        if not message.attachments:
+            return ReadAttachments()
+        attached = await read_attachments(message.attachments, self._attachment_limits)
+        _, cut = with_files(message.text, attached.files, max_chars=self._files_room(attached))
+        notes = [*attached.left_out, *(texts.attachment_cut(name) for name in cut)]
+        if notes:
+            await sink.private(texts.attachments_left_out(notes))
+        return attached
+
+    def _files_room(self, attached: ReadAttachments) -> int:
+        # Text files may fill three quarters of the context; recent history gets the rest.
+        tokens = self._max_context_tokens - IMAGE_TOKEN_ESTIMATE * len(attached.images)
+        return max(0, tokens * 3)
+
+    async def _images_unsupported(self, api_key: str, model: str) -> str:
+        """Name a model of the member's own list that reads images."""
+        try:
+            models = await self._gateway.list_models(api_key)
+        except ProviderError:
+            models = []
+        return texts.images_unsupported(model, vision_model(models, exclude=model))
 
     def _chunks(
         self, *, api_key: str, model: str, messages: list[ChatMessage]
@@ -411,5 +476,6 @@ class Conversation:
     async def _tell_failure(sink: ReplySink, kind: FailureKind) -> None:
         # A refused key is told about by answer(), once it knows whether the refused key is
         # still the stored one: a member who has just replaced it must not read "marked invalid".
-        if kind is not FailureKind.UNAUTHORIZED:
+        # A model that cannot read images is told about by answer() too, naming one that can.
+        if kind not in (FailureKind.UNAUTHORIZED, FailureKind.IMAGES_UNSUPPORTED):
             await sink.private(texts.provider_failure(kind))

@@ -62,7 +62,7 @@ class ByokCore:
         elif contains_key(message.text):
             await self._leak_guard(message, sink)
             return None
-        if not message.addressed or not message.text.strip():
+        if not message.addressed or not (message.text.strip() or message.attachments):
             return None
         if context is None:
             try:

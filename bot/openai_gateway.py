@@ -34,6 +34,24 @@ def _parse_reset(value: str) -> float | None:
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Plain text, or text and image parts when images come with it."""
+    if not message.images:
+        return message.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    return parts
+
+
+def _refuses_images(exc: openai.APIStatusError) -> bool:
+    """A 400 saying the model does not take image input (OpenAI's wording varies)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    message = str(error.get("message", "") if isinstance(error, dict) else "").lower()
+    param = str(error.get("param", "") if isinstance(error, dict) else "").lower()
+    return "image" in message or "image_url" in param
+
+
 class OpenAIGateway:
     """Talks to an OpenAI-compatible endpoint with the SDK, its own retries off."""
 
@@ -63,7 +81,7 @@ class OpenAIGateway:
     @staticmethod
     def _wire(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
         return [
-            cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content})
+            cast(ChatCompletionMessageParam, {"role": m.role, "content": _content(m)})
             for m in messages
         ]
 
@@ -155,6 +173,8 @@ class OpenAIGateway:
             kind = FailureKind.SERVER
             # A 503 may say when to come back, like a 429.
             retry_after = self._retry_after(exc.response.headers)
+        elif isinstance(exc, openai.BadRequestError) and _refuses_images(exc):
+            kind = FailureKind.IMAGES_UNSUPPORTED
         elif isinstance(exc, openai.APIStatusError):
             kind = FailureKind.SERVER if exc.status_code >= 500 else FailureKind.BAD_REQUEST
             if kind is FailureKind.SERVER:

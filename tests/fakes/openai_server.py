@@ -54,6 +54,24 @@ def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Res
     return web.json_response(body, status=status, headers={"x-request-id": "req_fake_123"})
 
 
+def text_of(content: Any) -> str:
+    """A message's text, whether sent as a string or as parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def image_parts(messages: list[dict[str, Any]]) -> list[str]:
+    """The image URLs of every message, in order."""
+    return [
+        part["image_url"]["url"]
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]
+
+
 def split_into_words(answer: str) -> list[str]:
     pieces = [word + " " for word in answer.split(" ")]
     pieces[-1] = pieces[-1].rstrip(" ")
@@ -64,6 +82,8 @@ def split_into_words(answer: str) -> list[str]:
 class FakeOpenAI:
     behaviours: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Models that answer a request with an image part as OpenAI answers for a text-only model.
+    text_only_models: frozenset[str] = frozenset()
     retry_after: str = "2"
     slow_seconds: float = 5.0
     # What the fake answers, from the last user message; by default it echoes it.
@@ -166,9 +186,16 @@ class FakeOpenAI:
             return failure
         if behaviour == SLOW:
             await asyncio.sleep(self.slow_seconds)
+        messages = payload.get("messages", [])
+        if payload.get("model") in self.text_only_models and image_parts(messages):
+            return _error(
+                400,
+                "Invalid content type. image_url is only supported by certain models.",
+                code=None,
+                kind="invalid_request_error",
+            )
         question = next(
-            (m["content"] for m in reversed(payload.get("messages", [])) if m["role"] == "user"),
-            "",
+            (text_of(m["content"]) for m in reversed(messages) if m["role"] == "user"), ""
         )
         answer = self.reply(question)
         prompt_tokens = sum(len(str(m["content"]).split()) for m in payload.get("messages", []))
