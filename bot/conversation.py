@@ -199,6 +199,12 @@ class Conversation:
         self._sleep = sleep
         self._clock = clock
 
+    @property
+    def context_chars(self) -> int:
+        """How much text a question may carry with it (files, a transcript): three quarters
+        of the context budget, so recent history keeps some room."""
+        return self._max_context_tokens * 3
+
     async def answer(
         self, message: IncomingMessage, sink: ReplySink, *, context: TurnContext
     ) -> TurnResult | None:
@@ -343,9 +349,7 @@ class Conversation:
         return attached
 
     def _files_room(self, attached: ReadAttachments) -> int:
-        # Text files may fill three quarters of the context; recent history gets the rest.
-        tokens = self._max_context_tokens - IMAGE_TOKEN_ESTIMATE * len(attached.images)
-        return max(0, tokens * 3)
+        return max(0, self.context_chars - IMAGE_TOKEN_ESTIMATE * 3 * len(attached.images))
 
     async def _images_unsupported(self, api_key: str, model: str) -> str:
         """Name a model of the member's own list that reads images."""

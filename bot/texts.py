@@ -275,3 +275,7 @@ SUMMARY_REQUEST = (
 )
 ABOUT_REQUEST = "Explain or answer the message above for me, briefly."
 NOTHING_TO_READ = "I couldn't read anything there to summarise."
+KEY_IN_PRIVATE_QUESTION = (
+    "That question contains what looks like an API key, so I didn't send it anywhere. "
+    "To store your key, use `/setkey`."
+)

@@ -243,6 +243,42 @@ class FakeDiscord:
         }
         return await self._interact(user, channel, 2, data, permissions=permissions)
 
+    async def ask(
+        self,
+        user: FakeUser,
+        channel: FakeChannel,
+        question: str,
+        *,
+        image: FakeFile | None = None,
+    ) -> InteractionRecord:
+        """/ask, with an image option as Discord sends one: its id, resolved in `resolved`."""
+        options: list[dict[str, Any]] = [{"name": "question", "type": 3, "value": question}]
+        data: dict[str, Any] = {
+            "id": self.commands.get("ask", {}).get("id", str(snowflake())),
+            "name": "ask",
+            "type": 1,
+            "options": options,
+        }
+        if image is not None:
+            options.append({"name": "image", "type": 11, "value": str(image.id)})
+            [payload] = self.attach([image])
+            data["resolved"] = {"attachments": {str(image.id): payload}}
+        return await self._interact(user, channel, 2, data)
+
+    async def message_menu(
+        self, user: FakeUser, channel: FakeChannel, name: str, message_id: int
+    ) -> InteractionRecord:
+        """A member picks an app's entry in a message's menu (a context-menu command)."""
+        data = {
+            "id": self.commands[name]["id"],
+            "name": name,
+            "type": 3,
+            "target_id": str(message_id),
+            # Discord sends the target whole, content included, even without the intent.
+            "resolved": {"messages": {str(message_id): self.messages[message_id]}},
+        }
+        return await self._interact(user, channel, 2, data)
+
     async def autocomplete(
         self, user: FakeUser, channel: FakeChannel, name: str, option: str, value: str
     ) -> InteractionRecord:
