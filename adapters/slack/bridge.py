@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.files import FileDownloads
 from adapters.slack.sink import Pacing, StreamSupport
 from adapters.slack.views import home_view
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.domain import Member
+from bot.domain import Attachment, Member
 from bot.ports import StoreError
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,14 @@ class Bridge:
     # How long a /setkey submission may wait for the provider before the modal says "checking".
     ack_budget: float = 2.5
     history_limit: int = 50
+    # Downloads of files shared with a question; None reads no files.
+    files: FileDownloads | None = None
+
+    def attachments(self, files: list[dict[str, Any]] | None) -> tuple[Attachment, ...]:
+        if self.files is None:
+            return ()
+        found = (self.files.attachment(file) for file in files or [])
+        return tuple(attachment for attachment in found if attachment is not None)
 
     def member(self, context: AsyncBoltContext, user: str) -> Member:
         return Member(PLATFORM, workspace_of(context), user)

@@ -55,9 +55,23 @@ class Workspace:
     installer: str = "UINSTALLER"
 
 
+@dataclass(frozen=True)
+class SlackFile:
+    """A file a member shared: served at `url_private` to requests carrying the bot token."""
+
+    id: str
+    name: str
+    data: bytes
+    mimetype: str = "application/octet-stream"
+    # What Slack says its size is; by default the real one.
+    size: int | None = None
+
+
 @dataclass
 class FakeSlack:
     team: str = TEAM
+    # The token `url_private` downloads must carry (the Web API itself does not check it).
+    bot_token: str = "xoxb-test-bot-token"
     enterprise: str | None = None
     # False answers chat.startStream with `unknown_method`, like a Slack without streaming.
     streaming: bool = True
@@ -85,6 +99,9 @@ class FakeSlack:
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The bot scopes an install grants.
     bot_scopes: tuple[str, ...] = ("app_mentions:read", "chat:write")
+    files: dict[str, SlackFile] = field(default_factory=dict)
+    # Each file download: (file id, the Authorization header it came with).
+    downloads: list[tuple[str, str | None]] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -111,6 +128,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{id}/{name}", self._file)
         self._runner, self.port = await serve_on_loopback(app)
         return self
 
@@ -177,6 +195,31 @@ class FakeSlack:
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
+
+    def share(self, file: SlackFile) -> dict[str, Any]:
+        """The file object a message event carries for `file`."""
+        self.files[file.id] = file
+        url = f"{self.url}/files-pri/{file.id}/{file.name}"
+        return {
+            "id": file.id,
+            "name": file.name,
+            "title": file.name,
+            "mimetype": file.mimetype,
+            "size": len(file.data) if file.size is None else file.size,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+
+    async def _file(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization")
+        file = self.files.get(request.match_info["id"])
+        self.downloads.append((request.match_info["id"], auth))
+        self._changed.set()
+        if file is None:
+            return web.Response(status=404, text="file_not_found")
+        if auth != f"Bearer {self.bot_token}":
+            return web.Response(status=403, text="Forbidden")
+        return web.Response(body=file.data, content_type=file.mimetype)
 
     # --- Web API ----------------------------------------------------------------------
 

@@ -1,0 +1,76 @@
+"""Slack files as the core's Attachment: `url_private` downloaded with the bot token (scope
+`files:read`) only when the core asks, streamed and stopped at the core's limit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bot.domain import Attachment, AttachmentRefused, AttachmentTooLarge
+
+log = logging.getLogger(__name__)
+
+# Where Slack serves files; the bot token goes nowhere else.
+SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+_CHUNK = 64 * 1024
+_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+class FileDownloads:
+    """Downloads of Slack files with the bot's token, to Slack's file host only (or, in tests,
+    to the host of the configured Web API URL)."""
+
+    def __init__(self, *, token: str, api_url: str | None = None) -> None:
+        self._token = token
+        hosts = set(SLACK_FILE_HOSTS)
+        if api_url is not None:
+            hosts.add(urlsplit(api_url).hostname or "")
+        self._hosts = frozenset(hosts)
+
+    def attachment(self, file: dict[str, Any]) -> Attachment | None:
+        """The file as the core sees it; None for one Slack has no download for (an external
+        file, a Google Doc, a file being scanned)."""
+        url = file.get("url_private_download") or file.get("url_private")
+        if not isinstance(url, str) or not url:
+            return None
+        name = str(file.get("name") or file.get("title") or "file")
+        size = file.get("size")
+
+        async def fetch(limit: int) -> bytes:
+            return await self._download(url, limit)
+
+        return Attachment(
+            name, str(file.get("mimetype") or ""), size if isinstance(size, int) else None, fetch
+        )
+
+    async def _download(self, url: str, limit: int) -> bytes:
+        if urlsplit(url).hostname not in self._hosts:
+            log.warning("a file URL outside Slack's file host was not downloaded")
+            raise AttachmentRefused
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=_TIMEOUT) as session,
+                session.get(url, headers=headers, allow_redirects=False) as response,
+            ):
+                if response.status != 200:
+                    log.warning("Slack refused a file download: HTTP %s", response.status)
+                    raise AttachmentRefused
+                if response.content_type == "text/html":
+                    # Slack answers a token it does not accept with its sign-in page.
+                    log.warning("Slack answered a file download with a web page")
+                    raise AttachmentRefused
+                if (response.content_length or 0) > limit:
+                    raise AttachmentTooLarge
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise AttachmentTooLarge
+                return bytes(data)
+        except aiohttp.ClientError as error:
+            log.warning("a Slack file download failed: %s", type(error).__name__)
+            raise AttachmentRefused from None
