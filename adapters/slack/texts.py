@@ -64,3 +64,8 @@ NOT_INSTALLED = (
     "byok-bot is not installed in this workspace any more. An admin can add it again "
     'with "Add to Slack".'
 )
+
+# Shown between a question and the first words of its answer.
+THINKING = "_Thinking…_"
+# An assistant thread's status: Slack shows it after the app's name.
+THINKING_STATUS = "is thinking…"

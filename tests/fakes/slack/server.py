@@ -100,6 +100,11 @@ class FakeSlack:
     # The bot scopes an install grants.
     bot_scopes: tuple[str, ...] = ("app_mentions:read", "chat:write")
     files: dict[str, SlackFile] = field(default_factory=dict)
+    # The app is an AI assistant: assistant.threads.setStatus works in DM threads.
+    assistant: bool = False
+    # Every status set, as (thread_ts, status); and every message the bot deleted.
+    statuses: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
     # Each file download: (file id, the Authorization header it came with).
     downloads: list[tuple[str, str | None]] = field(default_factory=list)
     port: int = 0
@@ -348,6 +353,20 @@ class FakeSlack:
         else:
             message["text"] = args.get("text", "")
         return {"channel": args["channel"], "ts": args["ts"]}
+
+    def _m_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if message is None:
+            return {"error": "message_not_found"}
+        self.messages[str(args["channel"])].remove(message)
+        self.deleted.append(message)
+        return {"channel": args["channel"], "ts": args["ts"]}
+
+    def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.assistant:
+            return {"error": "not_allowed"}
+        self.statuses.append((str(args["thread_ts"]), str(args.get("status", ""))))
+        return {}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"message_ts": self.next_ts()}
