@@ -12,6 +12,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
+from adapters.slack.ask import AskListeners
 from adapters.slack.bridge import Bridge
 from adapters.slack.commands import CommandListeners
 from adapters.slack.events import EventListeners
@@ -103,4 +104,5 @@ def build_app(
         bridge, once=once, installations=oauth.installations if oauth is not None else None
     ).register(app)
     CommandListeners(bridge).register(app)
+    AskListeners(bridge).register(app)
     return app

@@ -100,6 +100,8 @@ class FakeSlack:
     # The bot scopes an install grants.
     bot_scopes: tuple[str, ...] = ("app_mentions:read", "chat:write")
     files: dict[str, SlackFile] = field(default_factory=dict)
+    # Longer ephemeral texts are refused with msg_too_long.
+    ephemeral_limit: int = 40_000
     # The app is an AI assistant: assistant.threads.setStatus works in DM threads.
     assistant: bool = False
     # Every status set, as (thread_ts, status); and every message the bot deleted.
@@ -354,6 +356,12 @@ class FakeSlack:
             message["text"] = args.get("text", "")
         return {"channel": args["channel"], "ts": args["ts"]}
 
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            return {"error": "invalid_users"}
+        return {"channel": {"id": "D" + users.removeprefix("U")}}
+
     def _m_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._find(args)
         if message is None:
@@ -369,6 +377,8 @@ class FakeSlack:
         return {}
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if len(str(args.get("text") or "")) > self.ephemeral_limit:
+            return {"error": "msg_too_long"}
         return {"message_ts": self.next_ts()}
 
     @staticmethod
