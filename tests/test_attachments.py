@@ -223,3 +223,21 @@ def test_sniffing_ignores_what_a_file_claims() -> None:
     assert sniff_image(PNG) == "image/png"
     assert sniff_image(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
     assert sniff_image(b"") is None
+
+
+async def test_a_key_in_a_file_name_is_masked_in_the_note_and_in_the_question(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    leaked = make_key()
+    files = (
+        in_memory(f"{leaked}.txt", "text/plain", b"hello"),
+        in_memory(f"{leaked}.pdf", "application/pdf", b"%PDF"),
+    )
+    sink = RecordingSink()
+    await services.core.handle_message(replace(ask(ALICE, "read"), attachments=files), sink)
+    body = fake_openai.chat_requests()[-1].body
+    assert "File `" in str(body)
+    assert leaked not in str(body)
+    [note] = sink.privates
+    assert leaked not in note and "(I read only images and text files)" in note

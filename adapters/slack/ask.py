@@ -61,13 +61,17 @@ class AskListeners:
         context: AsyncBoltContext,
         client: AsyncWebClient,
     ) -> None:
+        question = str(command.get("text") or "").strip()
+        if not question:
+            await ack(text=slack_texts.ASK_USAGE)
+            return
         # Seen by the asker alone, at once: the answer follows when it is complete.
         await ack(text=slack_texts.THINKING)
         member = self._bridge.member(context, command["user_id"])
         channel = str(command.get("channel_id") or "")
         message = IncomingMessage(
             member=member,
-            text=str(command.get("text") or "").strip(),
+            text=question,
             is_private=_is_dm(channel),
             addressed=True,
             channel=channel,

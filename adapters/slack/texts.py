@@ -69,3 +69,4 @@ NOT_INSTALLED = (
 THINKING = "_Thinking…_"
 # An assistant thread's status: Slack shows it after the app's name.
 THINKING_STATUS = "is thinking…"
+ASK_USAGE = "Usage: `/ask your question`. Only you will see the answer."

@@ -173,3 +173,12 @@ async def test_summarize_thread_without_a_key_gets_the_how_to(
     await slack.wait_idle()
     assert ephemerals(fake_slack, "UBOB") == [texts.HOW_TO_SET_KEY]
     assert fake_openai.chat_requests() == []
+
+
+async def test_ask_without_a_question_explains_itself(
+    slack: SlackAdapter, sender: SlackSender, fake_slack: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    assert await ask(sender, fake_slack, "UALICE", "  ") == slack_texts.ASK_USAGE
+    await slack.wait_idle()
+    assert fake_openai.requests == []
+    assert nothing_public(fake_slack)
