@@ -123,3 +123,16 @@ async def test_the_message_menu_without_a_key_gets_the_how_to(bot: Bot) -> None:
     await answered(bot, record, texts.HOW_TO_SET_KEY)
     assert record.ephemeral
     assert bot.openai.chat_requests() == []
+
+
+async def test_ask_with_an_image_discord_will_not_serve_notes_it_and_still_answers(
+    bot: Bot,
+) -> None:
+    await bot.give_key(bot.alice)
+    image = FakeFile("secret.png", PNG, "image/png", forbidden=True)
+    record = await bot.fake.ask(bot.alice, bot.general, "and this?", image=image)
+    await answered(bot, record, "You asked: and this?")
+    note = texts.attachments_left_out([texts.attachment_unreadable("secret.png")])
+    assert record.shown == [note, "You asked: and this?"]
+    assert record.ephemeral
+    assert nothing_posted(bot)
