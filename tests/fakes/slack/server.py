@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from adapters.slack.texts import THINKING
 from tests.fakes.loopback import serve_on_loopback
 
 TEAM = "T0001"
@@ -185,6 +186,10 @@ class FakeSlack:
     def bot_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """What the bot posted in that thread."""
         return [m for m in self.thread(channel, thread_ts) if m.get("user") == BOT_USER]
+
+    def answers(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's replies in that thread that are answers, not its "Thinking…" note."""
+        return [m for m in self.bot_replies(channel, thread_ts) if m["text"] != THINKING]
 
     def add_member_message(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None
