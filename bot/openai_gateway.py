@@ -44,12 +44,13 @@ def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
 
 
 def _refuses_images(exc: openai.APIStatusError) -> bool:
-    """A 400 saying the model does not take image input (OpenAI's wording varies)."""
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body) if isinstance(body, dict) else {}
-    message = str(error.get("message", "") if isinstance(error, dict) else "").lower()
-    param = str(error.get("param", "") if isinstance(error, dict) else "").lower()
-    return "image" in message or "image_url" in param
+    """A 400 saying the model does not take image input ("image_url is only supported by
+    certain models", "this model does not support image inputs"); not one about the image
+    itself ("You uploaded an unsupported image"), which another model would refuse too."""
+    error = exc.body if isinstance(exc.body, dict) else {}
+    error = error.get("error", error) if isinstance(error.get("error"), dict) else error
+    message = str(error.get("message") or "").lower()
+    return "image" in message and "model" in message
 
 
 class OpenAIGateway:

@@ -13,6 +13,8 @@ from app.services import Services
 from bot import texts
 from bot.attachments import sniff_image
 from bot.conversation import vision_model
+from bot.ports import FailureKind
+from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
 from tests.fakes.files import GIF, JPEG, PNG, WEBP, data_url, in_memory
 from tests.fakes.openai_server import FakeOpenAI, image_parts, text_of
@@ -241,3 +243,15 @@ async def test_a_key_in_a_file_name_is_masked_in_the_note_and_in_the_question(
     assert leaked not in str(body)
     [note] = sink.privates
     assert leaked not in note and "(I read only images and text files)" in note
+
+
+async def test_an_image_the_provider_cannot_decode_is_a_refused_request_not_a_blind_model(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await with_key(services, fake_openai, ALICE, behaviour=openai_server.BAD_IMAGE)
+    sink = RecordingSink()
+    turn = await services.core.handle_message(
+        replace(ask(ALICE, "see"), attachments=(in_memory("a.png", "image/png", PNG),)), sink
+    )
+    assert turn is not None and turn.failure is FailureKind.BAD_REQUEST
+    assert sink.privates == [texts.provider_failure(FailureKind.BAD_REQUEST)]

@@ -35,6 +35,8 @@ CUT = "cut"
 CUT_ABRUPT = "cut_abrupt"
 # The third chunk of the stream is not JSON.
 MALFORMED = "malformed"
+# 400 for the image itself, as OpenAI answers a picture it cannot decode.
+BAD_IMAGE = "bad_image"
 
 DEFAULT_MODELS = ("gpt-5-mini", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 
@@ -267,6 +269,15 @@ class FakeOpenAI:
                     403,
                     "You have insufficient permissions for this operation.",
                     code=None,
+                    kind="invalid_request_error",
+                )
+            case "bad_image":
+                return _error(
+                    400,
+                    "You uploaded an unsupported image. Please make sure your image is below "
+                    "20 MB in size and is of one the following formats: "
+                    "['png', 'jpeg', 'gif', 'webp'].",
+                    code="invalid_image_format",
                     kind="invalid_request_error",
                 )
             case "model_not_found":
