@@ -12,13 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import texts
-from bot.attachments import (
-    IMAGE_TOKEN_ESTIMATE,
-    AttachmentLimits,
-    ReadAttachments,
-    read_attachments,
-    with_files,
-)
+from bot.attachments import IMAGE_TOKEN_ESTIMATE, AttachmentLimits, read_attachments, with_files
 from bot.commands import MemberCommands
 from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, TurnContext
 from bot.keys import redact_keys
@@ -285,12 +279,9 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
-            attached = await self._read_attachments(message, sink)
-            question, _ = with_files(
-                message.text, attached.files, max_chars=self._files_room(attached)
-            )
+            question, images = await self._with_attachments(message, sink)
             messages = build_messages(
-                question, message.history, budget=self._max_context_tokens, images=attached.images
+                question, message.history, budget=self._max_context_tokens, images=images
             )
 
             def record(outcome: str, usage: TokenUsage | None) -> None:
@@ -336,20 +327,21 @@ class Conversation:
             self._ledger.note_key_used(member, stored.key_id)
         return TurnResult(model=model, usage=usage, failure=failure)
 
-    async def _read_attachments(self, message: IncomingMessage, sink: ReplySink) -> ReadAttachments:
-        """The files the model gets; the member hears privately, in one line, what was left
-        out and why, and the turn goes on with the rest."""
+    async def _with_attachments(
+        self, message: IncomingMessage, sink: ReplySink
+    ) -> tuple[str, tuple[str, ...]]:
+        """The question with its text files inlined, and its images; the member hears
+        privately, in one line, which files were left out and why, and the turn goes on."""
         if not message.attachments:
-            return ReadAttachments()
+            return message.text, ()
         attached = await read_attachments(message.attachments, self._attachment_limits)
-        _, cut = with_files(message.text, attached.files, max_chars=self._files_room(attached))
+        # Images take their share of the context first; text files fit in what is left.
+        room = max(0, self.context_chars - IMAGE_TOKEN_ESTIMATE * 3 * len(attached.images))
+        question, cut = with_files(message.text, attached.files, max_chars=room)
         notes = [*attached.left_out, *(texts.attachment_cut(name) for name in cut)]
         if notes:
             await sink.private(texts.attachments_left_out(notes))
-        return attached
-
-    def _files_room(self, attached: ReadAttachments) -> int:
-        return max(0, self.context_chars - IMAGE_TOKEN_ESTIMATE * 3 * len(attached.images))
+        return question, attached.images
 
     async def _images_unsupported(self, api_key: str, model: str) -> str:
         """Name a model of the member's own list that reads images."""
