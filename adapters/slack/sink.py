@@ -24,10 +24,19 @@ _NO_STREAMING_HERE = frozenset(
 
 
 class StreamSupport:
-    """Workspaces whose Slack refused `chat.startStream`: they get `chat.update` from then on."""
+    """Workspaces whose Slack refused `chat.startStream`: they get `chat.update` from then on;
+    and those where the app is no AI assistant (`assistant.threads.setStatus` refused): they
+    get the "Thinking…" placeholder without asking again."""
 
     def __init__(self) -> None:
         self._refused: set[str] = set()
+        self._no_status: set[str] = set()
+
+    def status_allowed(self, workspace: str) -> bool:
+        return workspace not in self._no_status
+
+    def status_refused(self, workspace: str) -> None:
+        self._no_status.add(workspace)
 
     def allowed(self, workspace: str) -> bool:
         return workspace not in self._refused
@@ -112,7 +121,11 @@ class SlackReplySink:
         """Show that the bot is thinking until the first words: the assistant thread's status
         where Slack has one, else a short placeholder message the answer replaces."""
         place = self._place
-        if place.assistant_thread and place.thread_ts is not None:
+        if (
+            place.assistant_thread
+            and place.thread_ts is not None
+            and self._streams.status_allowed(self._workspace)
+        ):
             try:
                 await self._client.assistant_threads_setStatus(
                     channel_id=place.channel,
@@ -122,8 +135,9 @@ class SlackReplySink:
                 self._status_set = True
                 return
             except SlackApiError as error:
-                # Not an assistant thread after all (or the app is no assistant): a placeholder.
+                # The app is no AI assistant here: a placeholder, now and from now on.
                 log.info("no assistant status here: %s", error.response.get("error"))
+                self._streams.status_refused(self._workspace)
         try:
             response = await self._client.chat_postMessage(
                 channel=place.channel, thread_ts=place.thread_ts, text=texts.THINKING
