@@ -13,8 +13,14 @@ from bot.domain import Attachment, AttachmentRefused, AttachmentTooLarge
 
 log = logging.getLogger(__name__)
 
-# Where Slack serves files; the bot token goes nowhere else.
-SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+
+def is_slack_file_host(host: str) -> bool:
+    """Where Slack serves files (files.slack.com, files-origin.slack.com...); the bot token
+    goes nowhere else."""
+    host = host.lower().rstrip(".")
+    return host.endswith(".slack.com") and host.split(".")[0].startswith("files")
+
+
 _CHUNK = 64 * 1024
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
@@ -25,10 +31,8 @@ class FileDownloads:
 
     def __init__(self, *, token: str, api_url: str | None = None) -> None:
         self._token = token
-        hosts = set(SLACK_FILE_HOSTS)
-        if api_url is not None:
-            hosts.add(urlsplit(api_url).hostname or "")
-        self._hosts = frozenset(hosts)
+        # A Web API URL of its own (a test's fake Slack) serves the files too.
+        self._api_host = urlsplit(api_url).hostname if api_url is not None else None
 
     def attachment(self, file: dict[str, Any]) -> Attachment | None:
         """The file as the core sees it; None for one Slack has no download for (an external
@@ -47,7 +51,8 @@ class FileDownloads:
         )
 
     async def _download(self, url: str, limit: int) -> bytes:
-        if urlsplit(url).hostname not in self._hosts:
+        host = urlsplit(url).hostname or ""
+        if not (is_slack_file_host(host) or (host and host == self._api_host)):
             log.warning("a file URL outside Slack's file host was not downloaded")
             raise AttachmentRefused
         headers = {"Authorization": f"Bearer {self._token}"}

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from adapters.slack import SlackAdapter
+from adapters.slack.files import is_slack_file_host
 from app.services import Services
 from bot import texts
 from bot.domain import Member
@@ -170,3 +173,19 @@ async def test_a_file_url_off_slack_never_gets_the_token(
     assert ephemerals(fake_slack) == [
         texts.attachments_left_out([texts.attachment_unreadable("x.png")])
     ]
+
+
+@pytest.mark.parametrize(
+    ("host", "is_slack"),
+    [
+        ("files.slack.com", True),
+        ("files-origin.slack.com", True),
+        ("FILES.SLACK.COM.", True),
+        ("slack.com", False),
+        ("files.slack.com.attacker.example", False),
+        ("evil-files.slack.com.example", False),
+        ("api.slack.com", False),
+    ],
+)
+def test_the_token_goes_only_to_slacks_file_hosts(host: str, is_slack: bool) -> None:
+    assert is_slack_file_host(host) is is_slack
