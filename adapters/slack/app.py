@@ -26,8 +26,11 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "im:write",
     "chat:write",
+    "assistant:write",
     "commands",
+    "files:read",
     "users:read",
 )
 INSTALL_PATH = "/slack/install"

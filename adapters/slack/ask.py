@@ -121,7 +121,7 @@ class AskListeners:
             addressed=True,
             channel=channel,
             server=settings_scope(context),
-            attachments=self._bridge.attachments(target.get("files")),
+            attachments=self._bridge.attachments(target.get("files"), client),
         )
         sink = self._sink(client, channel, member.user, target.get("thread_ts"))
         await self._bridge.core.answer_about(message, said, sink, summary=len(messages) > 1)

@@ -62,10 +62,15 @@ class Bridge:
     # Downloads of files shared with a question; None reads no files.
     files: FileDownloads | None = None
 
-    def attachments(self, files: list[dict[str, Any]] | None) -> tuple[Attachment, ...]:
-        if self.files is None:
+    def attachments(
+        self, files: list[dict[str, Any]] | None, client: AsyncWebClient | None
+    ) -> tuple[Attachment, ...]:
+        """The files as the core sees them, downloaded with the token `client` holds: bolt
+        gives each request's client the token of that workspace's bot."""
+        token = client.token if client is not None else None
+        if self.files is None or not files or not token:
             return ()
-        found = (self.files.attachment(file) for file in files or [])
+        found = (self.files.attachment(file, token=token) for file in files)
         return tuple(attachment for attachment in found if attachment is not None)
 
     def member(self, context: AsyncBoltContext, user: str) -> Member:

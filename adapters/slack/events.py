@@ -228,7 +228,7 @@ class EventListeners:
             channel=channel,
             server=settings_scope(context),
             history=history,
-            attachments=bridge.attachments(event.get("files")) if addressed else (),
+            attachments=bridge.attachments(event.get("files"), client) if addressed else (),
         )
         thread_ts: str | None = in_thread
         turn: TurnContext | None = None

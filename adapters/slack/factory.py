@@ -77,7 +77,7 @@ def create_slack_adapter(
         tasks=tasks,
         pacing=Pacing(min_interval=min_update_interval, message_limit=message_limit),
         ack_budget=ack_budget,
-        files=FileDownloads(token=token or "", api_url=settings.api_url),
+        files=FileDownloads(api_url=settings.api_url),
     )
     app = build_app(
         client=web_client(token=token, api_url=settings.api_url),

@@ -26,15 +26,16 @@ _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
 
 class FileDownloads:
-    """Downloads of Slack files with the bot's token, to Slack's file host only (or, in tests,
-    to the host of the configured Web API URL)."""
+    """Downloads of Slack files with the token of the workspace's bot (SLACK_BOT_TOKEN, or in
+    OAuth mode its installation's), to Slack's file hosts only (or, in tests, to the host of
+    the configured Web API URL)."""
 
-    def __init__(self, *, token: str, api_url: str | None = None) -> None:
-        self._token = token
-        # A Web API URL of its own (a test's fake Slack) serves the files too.
+    def __init__(
+        self, *, api_url: str | None = None
+    ) -> None:  # A Web API URL of its own (a test's fake Slack) serves the files too.
         self._api_host = urlsplit(api_url).hostname if api_url is not None else None
 
-    def attachment(self, file: dict[str, Any]) -> Attachment | None:
+    def attachment(self, file: dict[str, Any], *, token: str) -> Attachment | None:
         """The file as the core sees it; None for one Slack has no download for (an external
         file, a Google Doc, a file being scanned)."""
         url = file.get("url_private_download") or file.get("url_private")
@@ -44,18 +45,18 @@ class FileDownloads:
         size = file.get("size")
 
         async def fetch(limit: int) -> bytes:
-            return await self._download(url, limit)
+            return await self._download(url, limit, token)
 
         return Attachment(
             name, str(file.get("mimetype") or ""), size if isinstance(size, int) else None, fetch
         )
 
-    async def _download(self, url: str, limit: int) -> bytes:
+    async def _download(self, url: str, limit: int, token: str) -> bytes:
         host = urlsplit(url).hostname or ""
         if not (is_slack_file_host(host) or (host and host == self._api_host)):
             log.warning("a file URL outside Slack's file host was not downloaded")
             raise AttachmentRefused
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": f"Bearer {token}"}
         try:
             async with (
                 aiohttp.ClientSession(timeout=_TIMEOUT) as session,

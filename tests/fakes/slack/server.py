@@ -66,6 +66,8 @@ class SlackFile:
     mimetype: str = "application/octet-stream"
     # What Slack says its size is; by default the real one.
     size: int | None = None
+    # The workspace it was shared in (OAuth mode): only that workspace's bot token reads it.
+    team: str | None = None
 
 
 @dataclass
@@ -229,7 +231,14 @@ class FakeSlack:
         self._changed.set()
         if file is None:
             return web.Response(status=404, text="file_not_found")
-        if auth != f"Bearer {self.bot_token}":
+        token = (auth or "").removeprefix("Bearer ")
+        installed = self.installed.get(token)
+        allowed = (
+            token == self.bot_token
+            if file.team is None
+            else installed is not None and installed.team == file.team
+        )
+        if not allowed:
             return web.Response(status=403, text="Forbidden")
         return web.Response(body=file.data, content_type=file.mimetype)
 
