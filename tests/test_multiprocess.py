@@ -271,7 +271,7 @@ async def _ask(cluster: Cluster, worker: Worker, user: str, text: str) -> str:
     await worker.slack.event(mention(user, text, ts))
     await fake.wait_for(
         lambda: (
-            len(fake.bot_replies(CHANNEL, ts)) == 1
+            len(fake.answers(CHANNEL, ts)) == 1
             or len(fake.calls_to("chat.postEphemeral")) > privates
         )
     )
