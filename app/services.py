@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from app.metrics import PrometheusMetrics
 from app.settings import Settings
+from bot.attachments import AttachmentLimits
 from bot.audit import AuditTrail
 from bot.commands import MemberCommands
 from bot.conversation import Conversation
@@ -91,6 +92,11 @@ def build_core(
         turns=turns,
         streaming=settings.provider.streaming,
         system_prompt=settings.provider.system_prompt,
+        attachments=AttachmentLimits(
+            max_image_bytes=settings.limits.max_image_bytes,
+            max_images=settings.limits.max_images,
+            max_file_bytes=settings.limits.max_file_bytes,
+        ),
         metrics=metrics,
     )
     core = ByokCore(

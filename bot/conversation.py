@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot import texts
+from bot.attachments import IMAGE_TOKEN_ESTIMATE, AttachmentLimits, read_attachments, with_files
 from bot.commands import MemberCommands
 from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, TurnContext
 from bot.keys import redact_keys
@@ -85,19 +86,25 @@ def build_messages(
     budget: int,
     system: str = DEFAULT_SYSTEM_PROMPT,
     asker: str | None = None,
+    images: Sequence[str] = (),
 ) -> list[ChatMessage]:
-    """System prompt, as much recent history as fits the budget, then the question. With
-    `asker` (a shared conversation), every member's turn starts with its writer's name."""
+    """System prompt, as much recent history as fits the budget, then the question (with
+    its images, as data: URLs). With `asker` (a shared conversation), every member's turn
+    starts with its writer's name."""
 
     def said(text: str, author: str) -> str:
         return speaker_line(author, text) if asker is not None else text
 
-    room = budget - estimate_tokens(system)
+    room = budget - estimate_tokens(system) - IMAGE_TOKEN_ESTIMATE * len(images)
     max_chars = max(0, (room - 4) * 4)
     # A long question loses its beginning, never the name of who asked it.
     head = said("", asker or "")
     kept_chars = max(0, max_chars - len(head))
-    latest = ChatMessage("user", head + redact_keys(question)[-kept_chars:] if kept_chars else head)
+    latest = ChatMessage(
+        "user",
+        head + redact_keys(question)[-kept_chars:] if kept_chars else head,
+        images=tuple(images),
+    )
     room -= estimate_tokens(latest.content)
     kept: list[ChatMessage] = []
     for turn in reversed(history):
@@ -110,6 +117,24 @@ def build_messages(
         room -= cost
         kept.append(ChatMessage(turn.role, content))
     return [ChatMessage("system", system), *reversed(kept), latest]
+
+
+# Models that read images, best first for a quick answer; `vision_model` prefers these.
+_VISION_MODELS = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-nano", "gpt-5-mini")
+_VISION_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")
+_NOT_CHAT = ("audio", "realtime", "transcribe", "tts", "search", "embedding", "image")
+
+
+def vision_model(models: Sequence[str], *, exclude: str) -> str | None:
+    """A model in `models` (the member's own list) that reads images, other than `exclude`."""
+    available = [m for m in models if m != exclude]
+    for name in _VISION_MODELS:
+        if name in available:
+            return name
+    for model in available:
+        if model.startswith(_VISION_FAMILIES) and not any(w in model for w in _NOT_CHAT):
+            return model
+    return None
 
 
 @dataclass(slots=True)
@@ -158,6 +183,7 @@ class Conversation:
         turns: TurnsInFlight,
         streaming: bool = True,
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        attachments: AttachmentLimits | None = None,
         retry: RetryPolicy | None = None,
         metrics: Metrics | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -172,10 +198,17 @@ class Conversation:
         self._turns = turns
         self._streaming = streaming
         self._system_prompt = system_prompt
+        self._attachment_limits = attachments or AttachmentLimits()
         self._retry = retry or RetryPolicy()
         self._metrics: Metrics = metrics or NoMetrics()
         self._sleep = sleep
         self._clock = clock
+
+    @property
+    def context_chars(self) -> int:
+        """How much text a question may carry with it (files, a transcript): three quarters
+        of the context budget, so recent history keeps some room."""
+        return self._max_context_tokens * 3
 
     async def answer(
         self, message: IncomingMessage, sink: ReplySink, *, context: TurnContext
@@ -268,12 +301,13 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
+            question, images = await self._with_attachments(message, sink)
             # Speakers are named where several people may write, when the adapter knows
             # the asker's name.
             shared = not message.is_private and bool(message.author_name)
             base = prompt_here(context.config, message.channel, self._system_prompt).text
             messages = build_messages(
-                message.text,
+                question,
                 message.history,
                 budget=self._max_context_tokens,
                 system=system_text(
@@ -283,6 +317,7 @@ class Conversation:
                     asker=message.author_name,
                 ),
                 asker=message.author_name if shared else None,
+                images=images,
             )
 
             def record(outcome: str, usage: TokenUsage | None) -> None:
@@ -317,7 +352,9 @@ class Conversation:
             return TurnResult(model=model, usage=None, failure=None, reply_lost=True)
         finally:
             await admission.release()
-        if failure is FailureKind.UNAUTHORIZED:
+        if failure is FailureKind.IMAGES_UNSUPPORTED:
+            await sink.private(await self._images_unsupported(provider, api_key, choice.model))
+        elif failure is FailureKind.UNAUTHORIZED:
             marked = await self._commands.key_rejected(member, stored.key_id)
             await sink.private(
                 texts.provider_failure(failure) if marked else texts.STALE_KEY_REJECTED
@@ -326,6 +363,32 @@ class Conversation:
             # Written with the next usage batch: the answer is complete, nothing waits on it.
             self._ledger.note_key_used(member, stored.key_id)
         return TurnResult(model=model, usage=usage, failure=failure)
+
+    async def _with_attachments(
+        self, message: IncomingMessage, sink: ReplySink
+    ) -> tuple[str, tuple[str, ...]]:
+        """The question with its text files inlined, and its images; the member hears
+        privately, in one line, which files were left out and why, and the turn goes on."""
+        if not message.attachments:
+            return message.text, ()
+        attached = await read_attachments(message.attachments, self._attachment_limits)
+        # Images take their share of the context first; text files fit in what is left.
+        room = max(0, self.context_chars - IMAGE_TOKEN_ESTIMATE * 3 * len(attached.images))
+        question, cut = with_files(message.text, attached.files, max_chars=room)
+        notes = [*attached.left_out, *(texts.attachment_cut(name) for name in cut)]
+        if notes:
+            await sink.private(texts.attachments_left_out(notes))
+        return question, attached.images
+
+    async def _images_unsupported(self, provider: Provider, api_key: str, model: str) -> str:
+        """Name a model of the member's own list, at the same provider, that reads images."""
+        try:
+            models = await self._commands.gateway(provider).list_models(api_key)
+        except ProviderError:
+            models = []
+        found = vision_model(models, exclude=model)
+        named = self._commands.providers.qualified(provider, found) if found else None
+        return texts.images_unsupported(self._commands.providers.qualified(provider, model), named)
 
     def _chunks(
         self, *, provider: Provider, api_key: str, model: str, messages: list[ChatMessage]
@@ -454,5 +517,6 @@ class Conversation:
     async def _tell_failure(sink: ReplySink, kind: FailureKind, provider: Provider) -> None:
         # A refused key is told about by answer(), once it knows whether the refused key is
         # still the stored one: a member who has just replaced it must not read "marked invalid".
-        if kind is not FailureKind.UNAUTHORIZED:
+        # A model that cannot read images is told about by answer() too, naming one that can.
+        if kind not in (FailureKind.UNAUTHORIZED, FailureKind.IMAGES_UNSUPPORTED):
             await sink.private(texts.provider_failure(kind, provider=provider))

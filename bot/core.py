@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 
 from bot import texts
+from bot.about import Said, question_about
 from bot.admin import (
     ChannelReader,
     SettingsRefused,
@@ -62,7 +65,36 @@ class ByokCore:
         elif contains_key(message.text):
             await self._leak_guard(message, sink)
             return None
-        if not message.addressed or not message.text.strip():
+        if not message.addressed:
+            return None
+        return await self._answer_addressed(message, sink, context)
+
+    async def answer_privately(
+        self, message: IncomingMessage, sink: ReplySink
+    ) -> TurnResult | None:
+        """A question whose answer only the asker sees (/ask): its text reached the bot alone,
+        so a key in it has leaked nowhere, and is neither used nor stored: the member is
+        pointed to /setkey."""
+        if contains_key(message.text):
+            await sink.private(texts.KEY_IN_PRIVATE_QUESTION)
+            return None
+        return await self._answer_addressed(message, sink)
+
+    async def answer_about(
+        self, message: IncomingMessage, said: Sequence[Said], sink: ReplySink, *, summary: bool
+    ) -> TurnResult | None:
+        """Answer privately about messages already there (a thread to summarise, a message
+        to explain), read back with their speakers, within the context budget."""
+        if not any(line.text.strip() for line in said) and not message.attachments:
+            await sink.private(texts.NOTHING_TO_READ)
+            return None
+        question = question_about(said, summary=summary, max_chars=self._conversation.context_chars)
+        return await self.answer_privately(replace(message, text=question), sink)
+
+    async def _answer_addressed(
+        self, message: IncomingMessage, sink: ReplySink, context: TurnContext | None = None
+    ) -> TurnResult | None:
+        if not (message.text.strip() or message.attachments):
             return None
         if context is None:
             try:

@@ -3,6 +3,7 @@ usage and settings. Every package may import this module; it imports nothing of 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -41,6 +42,27 @@ class HistoryTurn:
     author: str = ""
 
 
+class AttachmentRefused(Exception):
+    """The platform would not hand the file over (403, 404, a login page instead of it)."""
+
+
+class AttachmentTooLarge(Exception):
+    """The file turned out larger than the limit the core asked for; no more was read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file on a message, as the platform describes it; nothing is downloaded until the
+    core calls `fetch(limit)`, which returns at most `limit` bytes or raises
+    AttachmentTooLarge (or AttachmentRefused). The adapter downloads with its own token."""
+
+    name: str
+    # What the platform (or the uploader) says it is; never trusted for images.
+    mime: str
+    size: int | None
+    fetch: Callable[[int], Awaitable[bytes]] = field(repr=False, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """A message the bot can read, translated from a platform event."""
@@ -57,6 +79,8 @@ class IncomingMessage:
     history: tuple[HistoryTurn, ...] = ()
     # The asker's name as the platform shows it (see HistoryTurn.author).
     author_name: str = ""
+    # Files on the message, and on the message it replies to.
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Severity(Enum):

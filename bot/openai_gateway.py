@@ -35,6 +35,25 @@ def _parse_reset(value: str) -> float | None:
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
+def _content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """Plain text, or text and image parts when images come with it."""
+    if not message.images:
+        return message.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    return parts
+
+
+def _refuses_images(exc: openai.APIStatusError) -> bool:
+    """A 400 saying the model does not take image input ("image_url is only supported by
+    certain models", "this model does not support image inputs"); not one about the image
+    itself ("You uploaded an unsupported image"), which another model would refuse too."""
+    error = exc.body if isinstance(exc.body, dict) else {}
+    error = error.get("error", error) if isinstance(error.get("error"), dict) else error
+    message = str(error.get("message") or "").lower()
+    return "image" in message and "model" in message
+
+
 class OpenAIGateway:
     """Talks to an OpenAI-compatible endpoint with the SDK, its own retries off."""
 
@@ -78,7 +97,7 @@ class OpenAIGateway:
     @staticmethod
     def _wire(messages: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:
         return [
-            cast(ChatCompletionMessageParam, {"role": m.role, "content": m.content})
+            cast(ChatCompletionMessageParam, {"role": m.role, "content": _content(m)})
             for m in messages
         ]
 
@@ -171,6 +190,8 @@ class OpenAIGateway:
             kind = FailureKind.SERVER
             # A 503 may say when to come back, like a 429.
             retry_after = self._retry_after(exc.response.headers)
+        elif isinstance(exc, openai.BadRequestError) and _refuses_images(exc):
+            kind = FailureKind.IMAGES_UNSUPPORTED
         elif isinstance(exc, openai.APIStatusError) and exc.status_code == 402:
             # OpenRouter (and others) say "insufficient credits" with 402 Payment Required.
             kind = FailureKind.NO_CREDIT

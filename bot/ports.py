@@ -61,6 +61,8 @@ class FailureKind(Enum):
     SERVER = "server"
     CUT = "cut"
     BAD_REQUEST = "bad_request"
+    # The model does not read images (a 400 naming image input).
+    IMAGES_UNSUPPORTED = "images_unsupported"
 
     @property
     def transient(self) -> bool:
@@ -88,6 +90,8 @@ class ProviderError(Exception):
 class ChatMessage:
     role: str
     content: str
+    # Images sent with the text, as data: URLs (never a platform's private URL).
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

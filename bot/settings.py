@@ -156,6 +156,17 @@ class LimitSettings(SettingsGroup):
     key_tries_per_workspace: int = Field(
         default=50, ge=1, le=100_000, validation_alias="BYOK_KEY_TRIES_PER_WORKSPACE"
     )
+    # Files attached to a question (see bot/attachments.py).
+    max_image_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=50 * 1024 * 1024,
+        validation_alias="BYOK_MAX_IMAGE_BYTES",
+    )
+    max_images: int = Field(default=4, ge=0, le=20, validation_alias="BYOK_MAX_IMAGES")
+    max_file_bytes: int = Field(
+        default=200_000, ge=1024, le=10_000_000, validation_alias="BYOK_MAX_FILE_BYTES"
+    )
 
 
 class LogSettings(SettingsGroup):

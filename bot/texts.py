@@ -385,3 +385,65 @@ def prompt_applies(source: str, *, has_instructions: bool, place: str) -> str:
         else "you have no instructions of your own (`/instructions` adds some)"
     )
     return f"Here I answer with {whose}; {mine}."
+
+
+# Files attached to a question: each note names one file left out, and why; the member
+# reads them joined in one line (attachments_left_out).
+def _size(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g} MB"
+    return f"{limit / 1000:g} kB"
+
+
+def attachment_too_large(name: str, limit: int) -> str:
+    return f"`{name}` (larger than {_size(limit)})"
+
+
+def attachment_unreadable(name: str) -> str:
+    return f"`{name}` (I wasn't allowed to download it)"
+
+
+def attachment_not_an_image(name: str) -> str:
+    return f"`{name}` (not a PNG, JPEG, GIF or WebP image)"
+
+
+def attachment_not_text(name: str) -> str:
+    return f"`{name}` (not a text file)"
+
+
+def attachment_unsupported(name: str) -> str:
+    return f"`{name}` (I read only images and text files)"
+
+
+def too_many_images(extra: int, most: int) -> str:
+    more = "1 more image" if extra == 1 else f"{extra} more images"
+    return f"{more} (I read at most {most} per question)"
+
+
+def attachment_cut(name: str) -> str:
+    return f"the end of `{name}` (too long for one question)"
+
+
+def attachments_left_out(notes: list[str]) -> str:
+    return "I left out " + "; ".join(notes) + ". I answered the rest."
+
+
+FILE_CUT_MARK = "\n[… cut to fit]"
+
+
+def images_unsupported(model: str, vision_model: str | None) -> str:
+    if vision_model is None:
+        return f"`{model}` can't read images. Pick a model that can with `/model`, then ask again."
+    return f"`{model}` can't read images. Try `/model {vision_model}`, which can, then ask again."
+
+
+SUMMARY_REQUEST = (
+    "Summarise the conversation above for me: the main points, decisions and open "
+    "questions, briefly."
+)
+ABOUT_REQUEST = "Explain or answer the message above for me, briefly."
+NOTHING_TO_READ = "I couldn't read anything there to summarise."
+KEY_IN_PRIVATE_QUESTION = (
+    "That question contains what looks like an API key, so I didn't send it anywhere. "
+    "To store your key, use `/setkey`."
+)

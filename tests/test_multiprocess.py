@@ -111,7 +111,7 @@ async def test_one_event_delivered_to_both_workers_is_answered_once(cluster: Clu
     key = await cluster.set_key(cluster.one, "UALICE")
     ts = fake.add_member_message(CHANNEL, "UALICE", "<@UBOT> first")
     await cluster.two.slack.event(mention("UALICE", "first", ts))
-    await fake.wait_for(lambda: len(fake.bot_replies(CHANNEL, ts)) == 1)
+    await fake.wait_for(lambda: len(fake.answers(CHANNEL, ts)) == 1)
     assert provider.authorizations("/chat/completions") == [f"Bearer {key}"]
 
     # The very same signed request to both workers at once (a proxy's retry): one call.
@@ -128,9 +128,9 @@ async def test_one_event_delivered_to_both_workers_is_answered_once(cluster: Clu
     # Slack's own retry of that event, signed anew, reaching the other worker later.
     retried = await cluster.two.slack.post(body, "application/json", timestamp=stamp + 1)
     assert retried.status == 200
-    await fake.wait_for(lambda: len(fake.bot_replies(CHANNEL, ts)) == 1)
+    await fake.wait_for(lambda: len(fake.answers(CHANNEL, ts)) == 1)
     await asyncio.sleep(0.5)  # time enough for a second answer, were one coming
-    assert len(fake.bot_replies(CHANNEL, ts)) == 1
+    assert len(fake.answers(CHANNEL, ts)) == 1
     assert len(provider.chat_requests()) == 2
 
 
@@ -190,11 +190,11 @@ async def asked_and_answered(cluster: Cluster, user: str) -> bool:
     await cluster.two.slack.event(mention(user, "and now?", ts))
     await fake.wait_for(
         lambda: (
-            bool(fake.bot_replies(CHANNEL, ts))
+            bool(fake.answers(CHANNEL, ts))
             or cluster.ephemerals(user, texts.STILL_ANSWERING) > refusals
         )
     )
-    return bool(fake.bot_replies(CHANNEL, ts))
+    return bool(fake.answers(CHANNEL, ts))
 
 
 async def test_an_install_begun_on_one_worker_finishes_on_the_other_and_both_serve_it(
@@ -241,7 +241,7 @@ async def test_an_install_begun_on_one_worker_finishes_on_the_other_and_both_ser
         ts = fake_slack.add_member_message("CWORK", "UALICE", "<@UBOT> hello")
         event = {**mention("UALICE", "hello", ts), "channel": "CWORK", "team": "TWORKERS"}
         assert (await SlackSender(two.slack.url, team="TWORKERS").event(event)).status == 200
-        await fake_slack.wait_for(lambda: len(fake_slack.bot_replies("CWORK", ts)) == 1)
+        await fake_slack.wait_for(lambda: len(fake_slack.answers("CWORK", ts)) == 1)
         assert {call.token for call in fake_slack.calls_to("chat.startStream")} == {token}
         assert fake_openai.authorizations("/chat/completions") == [f"Bearer {key}"]
     finally:
@@ -271,7 +271,7 @@ async def _ask(cluster: Cluster, worker: Worker, user: str, text: str) -> str:
     await worker.slack.event(mention(user, text, ts))
     await fake.wait_for(
         lambda: (
-            len(fake.bot_replies(CHANNEL, ts)) == 1
+            len(fake.answers(CHANNEL, ts)) == 1
             or len(fake.calls_to("chat.postEphemeral")) > privates
         )
     )

@@ -139,7 +139,7 @@ async def test_healthz_readyz_and_a_turn_counted_in_metrics(
     sender = SlackSender(f"{bot.base}/slack/events")
     asked = fake_slack.add_member_message(CHANNEL, "UALICE", "<@UBOT> hello there")
     assert (await sender.event(mention("UALICE", "hello there", asked))).status == 200
-    await fake_slack.wait_for(lambda: bool(fake_slack.bot_replies(CHANNEL, asked)))
+    await fake_slack.wait_for(lambda: bool(fake_slack.answers(CHANNEL, asked)))
 
     counted = 'byok_turns_total{outcome="ok",platform="slack"} 1.0'
     async with asyncio.timeout(20), aiohttp.ClientSession() as session:

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord import texts
+from adapters.discord.ask import add_ask_commands
 from adapters.discord.config import add_config_command
 from adapters.discord.options import DiscordOptions
 from adapters.discord.render import NO_MENTIONS
@@ -57,6 +58,7 @@ class ByokDiscordClient(discord.Client):
         self.tree = CommandTree(self)
         add_member_commands(self.tree, core.commands)
         add_config_command(self.tree, core)
+        add_ask_commands(self.tree, core, options, self.background)
         self._router = MessageRouter(
             client=self, core=core, options=options, background=self.background
         )

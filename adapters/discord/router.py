@@ -6,6 +6,7 @@ import logging
 
 import discord
 
+from adapters.discord.files import attachments_of, replied_to
 from adapters.discord.history import (
     author_name,
     read_history,
@@ -16,7 +17,7 @@ from adapters.discord.options import DiscordOptions
 from adapters.discord.sink import DiscordSink
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.domain import HistoryTurn, IncomingMessage, Member, TurnContext
+from bot.domain import Attachment, HistoryTurn, IncomingMessage, Member, TurnContext
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,10 @@ class MessageRouter:
             except discord.HTTPException as error:
                 # e.g. Read Message History denied in this thread: answer without context.
                 log.warning("cannot read history of %s: HTTP %s", channel, error.status)
+        attachments: tuple[Attachment, ...] = ()
+        if addressed:
+            # Files on the question and on the message it replies to.
+            attachments = attachments_of(message, await replied_to(message))
         # The allow-list names channels; a thread counts as the channel it lives in.
         allow_list_channel = thread.parent_id if thread is not None else message.channel.id
         return IncomingMessage(
@@ -127,4 +132,5 @@ class MessageRouter:
             server=str(message.guild.id) if message.guild is not None else "",
             history=history,
             author_name=author_name(message.author),
+            attachments=attachments,
         )

@@ -12,6 +12,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
+from adapters.slack.ask import AskListeners
 from adapters.slack.bridge import Bridge
 from adapters.slack.commands import CommandListeners
 from adapters.slack.events import EventListeners
@@ -25,8 +26,11 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "im:write",
     "chat:write",
+    "assistant:write",
     "commands",
+    "files:read",
     "users:read",
 )
 INSTALL_PATH = "/slack/install"
@@ -103,4 +107,5 @@ def build_app(
         bridge, once=once, installations=oauth.installations if oauth is not None else None
     ).register(app)
     CommandListeners(bridge).register(app)
+    AskListeners(bridge).register(app)
     return app

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.files import FileDownloads
 from adapters.slack.names import SpeakerNames
 from adapters.slack.sink import Pacing, StreamSupport
 from adapters.slack.views import home_view
 from adapters.tasks import BackgroundTasks
 from bot.core import ByokCore
-from bot.domain import Member
+from bot.domain import Attachment, Member
 from bot.ports import StoreError
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,19 @@ class Bridge:
     ack_budget: float = 2.5
     history_limit: int = 50
     names: SpeakerNames = field(default_factory=SpeakerNames)
+    # Downloads of files shared with a question; None reads no files.
+    files: FileDownloads | None = None
+
+    def attachments(
+        self, files: list[dict[str, Any]] | None, client: AsyncWebClient | None
+    ) -> tuple[Attachment, ...]:
+        """The files as the core sees them, downloaded with the token `client` holds: bolt
+        gives each request's client the token of that workspace's bot."""
+        token = client.token if client is not None else None
+        if self.files is None or not files or not token:
+            return ()
+        found = (self.files.attachment(file, token=token) for file in files)
+        return tuple(attachment for attachment in found if attachment is not None)
 
     def member(self, context: AsyncBoltContext, user: str) -> Member:
         return Member(PLATFORM, workspace_of(context), user)

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts as slack_texts
+from adapters.slack.ask import ASK_COMMAND
 from adapters.slack.bridge import Bridge, settings_scope
 from adapters.slack.config import CONFIG_COMMAND, ConfigCommand
 from adapters.slack.payloads import InteractionBody, SlashCommand, SubmittedView
@@ -51,7 +52,7 @@ MEMBER_COMMANDS = {
     "/byok-help": "help",
 }
 # Every slash command the app registers (and the manifest lists).
-SLASH_COMMANDS = (*MEMBER_COMMANDS, CONFIG_COMMAND)
+SLASH_COMMANDS = (*MEMBER_COMMANDS, CONFIG_COMMAND, ASK_COMMAND)
 # Commands whose argument means nothing; anything typed after them is ignored.
 # /removekey takes a provider (the core ignores it while one provider is listed).
 _NO_ARGUMENT = frozenset({"mykey", "usage", "forget", "help"})

@@ -245,6 +245,7 @@ class EventListeners:
             server=settings_scope(context),
             history=history,
             author_name=author,
+            attachments=bridge.attachments(event.get("files"), client) if addressed else (),
         )
         thread_ts: str | None = in_thread
         turn: TurnContext | None = None

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from adapters.slack.app import OAuthInstalls, build_app, web_client
 from adapters.slack.bridge import Bridge
+from adapters.slack.files import FileDownloads
 from adapters.slack.installations import (
     STATE_LIFETIME,
     SealedInstallationStore,
@@ -76,6 +77,7 @@ def create_slack_adapter(
         tasks=tasks,
         pacing=Pacing(min_interval=min_update_interval, message_limit=message_limit),
         ack_budget=ack_budget,
+        files=FileDownloads(api_url=settings.api_url),
     )
     app = build_app(
         client=web_client(token=token, api_url=settings.api_url),

@@ -24,6 +24,8 @@ class MessageEvent(TypedDict, total=False):
     team: str
     # message_changed carries the edited message here.
     message: MessageEvent
+    # Files shared with the message (file objects: name, mimetype, size, url_private...).
+    files: list[dict[str, Any]]
 
 
 class HomeOpenedEvent(TypedDict, total=False):

@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import texts
 from adapters.slack.render import MESSAGE_LIMIT, neutralise, split_point
 from bot.domain import ReplyLost
 
@@ -22,10 +24,19 @@ _NO_STREAMING_HERE = frozenset(
 
 
 class StreamSupport:
-    """Workspaces whose Slack refused `chat.startStream`: they get `chat.update` from then on."""
+    """Workspaces whose Slack refused `chat.startStream`: they get `chat.update` from then on;
+    and those where the app is no AI assistant (`assistant.threads.setStatus` refused): they
+    get the "Thinking…" placeholder without asking again."""
 
     def __init__(self) -> None:
         self._refused: set[str] = set()
+        self._no_status: set[str] = set()
+
+    def status_allowed(self, workspace: str) -> bool:
+        return workspace not in self._no_status
+
+    def status_refused(self, workspace: str) -> None:
+        self._no_status.add(workspace)
 
     def allowed(self, workspace: str) -> bool:
         return workspace not in self._refused
@@ -47,14 +58,25 @@ class Place:
     thread_ts: str | None
     is_private: bool
 
+    @property
+    def assistant_thread(self) -> bool:
+        """A thread in a DM: where an app that is an AI assistant talks (bolt's own test for
+        a member's message in an assistant thread)."""
+        return self.is_private and self.thread_ts is not None
+
 
 @dataclass(slots=True)
 class _Message:
     ts: str
     text: str
-    streaming: bool
+    # slack_sdk's chat_stream helper while the message is streaming; None once it is not.
+    stream: AsyncChatStream | None
     # A streamed message keeps its content in markdown blocks, which an update must replace.
     started_as_stream: bool = False
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +113,38 @@ class SlackReplySink:
         self._timer_flushing = False
         # Set when Slack refused the answer for good; the core hears it once, as ReplyLost.
         self._lost = False
+        # The "thinking…" message shown until the first words replace it.
+        self._placeholder: str | None = None
+        self._status_set = False
 
     async def start(self) -> None:
-        # Slack has no typing indicator for bots outside assistant threads; the answer's
-        # first words arrive as soon as the provider sends them.
-        return None
+        """Show that the bot is thinking until the first words: the assistant thread's status
+        where Slack has one, else a short placeholder message the answer replaces."""
+        place = self._place
+        if (
+            place.assistant_thread
+            and place.thread_ts is not None
+            and self._streams.status_allowed(self._workspace)
+        ):
+            try:
+                await self._client.assistant_threads_setStatus(
+                    channel_id=place.channel,
+                    thread_ts=place.thread_ts,
+                    status=texts.THINKING_STATUS,
+                )
+                self._status_set = True
+                return
+            except SlackApiError as error:
+                # The app is no AI assistant here: a placeholder, now and from now on.
+                log.info("no assistant status here: %s", error.response.get("error"))
+                self._streams.status_refused(self._workspace)
+        try:
+            response = await self._client.chat_postMessage(
+                channel=place.channel, thread_ts=place.thread_ts, text=texts.THINKING
+            )
+            self._placeholder = str(response["ts"])
+        except SlackApiError as error:
+            log.warning("cannot show that I am thinking: %s", error.response.get("error"))
 
     async def append(self, text: str) -> None:
         if self._lost:
@@ -122,6 +171,7 @@ class SlackReplySink:
         await self._flush()
         async with self._lock:
             await self._close_message()
+            await self._clear_thinking()
 
     async def private(self, text: str) -> None:
         place = self._place
@@ -196,17 +246,15 @@ class SlackReplySink:
         if message is None:
             self._message = await self._open_message(text)
             return
-        if message.streaming:
+        if message.stream is not None:
             try:
-                await self._client.chat_appendStream(
-                    channel=place.channel, ts=message.ts, markdown_text=text
-                )
+                await message.stream.append(markdown_text=text)
                 message.text += text
                 return
             except SlackApiError as error:
                 # A stream can expire server-side; the message it left is edited instead.
                 log.warning("chat.appendStream failed (%s); updating", error.response.get("error"))
-                message.streaming = False
+                message.stream = None
         message.text += text
         if message.started_as_stream:
             await self._client.chat_update(
@@ -218,32 +266,56 @@ class SlackReplySink:
     async def _open_message(self, text: str) -> _Message:
         place = self._place
         if self._streaming and place.thread_ts is not None:
+            # slack_sdk's own helper; its buffer is 1 character because the pacing above
+            # already gathers text for a second at a time.
+            stream = await self._client.chat_stream(
+                channel=place.channel,
+                thread_ts=place.thread_ts,
+                recipient_team_id=place.team or None,
+                recipient_user_id=place.user,
+                buffer_size=1,
+            )
             try:
-                response = await self._client.chat_startStream(
-                    channel=place.channel,
-                    thread_ts=place.thread_ts,
-                    recipient_team_id=place.team or None,
-                    recipient_user_id=place.user,
-                    markdown_text=text,
-                )
-                return _Message(
-                    ts=str(response["ts"]), text=text, streaming=True, started_as_stream=True
-                )
+                await stream.append(markdown_text=text)
             except SlackApiError as error:
                 code = str(error.response.get("error"))
                 log.info("chat.startStream refused (%s); answering with chat.update", code)
                 self._streams.refused(self._workspace, code)
                 self._streaming = False
+            else:
+                await self._clear_thinking()
+                assert stream.ts is not None
+                return _Message(ts=stream.ts, text=text, stream=stream, started_as_stream=True)
+        placeholder, self._placeholder = self._placeholder, None
+        if placeholder is not None:
+            # The answer's first words take the place of "thinking…".
+            await self._client.chat_update(channel=place.channel, ts=placeholder, text=text)
+            return _Message(ts=placeholder, text=text, stream=None)
         response = await self._client.chat_postMessage(
             channel=place.channel, thread_ts=place.thread_ts, text=text
         )
-        return _Message(ts=str(response["ts"]), text=text, streaming=False)
+        return _Message(ts=str(response["ts"]), text=text, stream=None)
+
+    async def _clear_thinking(self) -> None:
+        """Take "thinking…" away when no answer replaced it (the answer streams in a message of
+        its own, or the turn failed and was told privately)."""
+        placeholder, self._placeholder = self._placeholder, None
+        try:
+            if placeholder is not None:
+                await self._client.chat_delete(channel=self._place.channel, ts=placeholder)
+            elif self._status_set and self._message is None and self._place.thread_ts:
+                self._status_set = False
+                await self._client.assistant_threads_setStatus(
+                    channel_id=self._place.channel, thread_ts=self._place.thread_ts, status=""
+                )
+        except SlackApiError as error:
+            log.warning("cannot clear the thinking state: %s", error.response.get("error"))
 
     async def _close_message(self) -> None:
         message, self._message = self._message, None
-        if message is None or not message.streaming:
+        if message is None or message.stream is None:
             return
         try:
-            await self._client.chat_stopStream(channel=self._place.channel, ts=message.ts)
+            await message.stream.stop()
         except SlackApiError as error:
             log.warning("chat.stopStream failed: %s", error.response.get("error"))

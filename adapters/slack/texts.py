@@ -77,3 +77,8 @@ INSTRUCTIONS_LABEL = "How should I answer you?"
 WORKSPACE_PROMPT_TITLE = "Workspace prompt"
 CHANNEL_PROMPT_TITLE = "Channel prompt"
 PROMPT_LABEL = "System prompt"
+# Shown between a question and the first words of its answer.
+THINKING = "_Thinking…_"
+# An assistant thread's status: Slack shows it after the app's name.
+THINKING_STATUS = "is thinking…"
+ASK_USAGE = "Usage: `/ask your question`. Only you will see the answer."

@@ -22,7 +22,9 @@ async def test_connects_and_syncs_commands(bot: Bot) -> None:
     assert fake.gateway.heartbeats >= 1 and fake.gateway.heartbeat_acks >= 1
     assert fake.command_syncs == ["global"]
     assert {"setkey", "removekey", "mykey", "model", "usage", "limit", "help", "forget",
-            "byok-config", "instructions"} == set(fake.commands)  # fmt: skip
+            "byok-config", "instructions", "ask",
+            "Ask byok-bot about this"} == set(fake.commands)  # fmt: skip
+    assert fake.commands["Ask byok-bot about this"]["type"] == 3  # a message menu entry
     assert bot.client.get_guild(bot.guild.id) is not None
     assert all(call.authorization == f"Bot {fake.token}" for call in fake.rest("GET"))
 

@@ -40,6 +40,8 @@ MALFORMED = "malformed"
 # Azure's 404 DeploymentNotFound.
 CREDITS_402 = "credits_402"
 DEPLOYMENT_NOT_FOUND = "deployment_not_found"
+# 400 for the image itself, as OpenAI answers a picture it cannot decode.
+BAD_IMAGE = "bad_image"
 
 DEFAULT_MODELS = ("gpt-5-mini", "gpt-4.1-mini", "gpt-4o", "text-embedding-3-small", "whisper-1")
 
@@ -63,6 +65,24 @@ def _error(status: int, message: str, *, code: str | None, kind: str) -> web.Res
     return web.json_response(body, status=status, headers={"x-request-id": "req_fake_123"})
 
 
+def text_of(content: Any) -> str:
+    """A message's text, whether sent as a string or as parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def image_parts(messages: list[dict[str, Any]]) -> list[str]:
+    """The image URLs of every message, in order."""
+    return [
+        part["image_url"]["url"]
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if part.get("type") == "image_url"
+    ]
+
+
 def split_into_words(answer: str) -> list[str]:
     pieces = [word + " " for word in answer.split(" ")]
     pieces[-1] = pieces[-1].rstrip(" ")
@@ -77,6 +97,8 @@ _SPEAKER = re.compile(r"^\[[^\]\n]*\]: ")
 class FakeOpenAI:
     behaviours: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Models that answer a request with an image part as OpenAI answers for a text-only model.
+    text_only_models: frozenset[str] = frozenset()
     retry_after: str = "2"
     slow_seconds: float = 5.0
     # What the fake answers, from the last user message (without the `[name]: ` the bot puts
@@ -189,16 +211,17 @@ class FakeOpenAI:
             return failure
         if behaviour == SLOW:
             await asyncio.sleep(self.slow_seconds)
+        messages = payload.get("messages", [])
+        if payload.get("model") in self.text_only_models and image_parts(messages):
+            return _error(
+                400,
+                "Invalid content type. image_url is only supported by certain models.",
+                code=None,
+                kind="invalid_request_error",
+            )
         question = _SPEAKER.sub(
             "",
-            next(
-                (
-                    m["content"]
-                    for m in reversed(payload.get("messages", []))
-                    if m["role"] == "user"
-                ),
-                "",
-            ),
+            next((text_of(m["content"]) for m in reversed(messages) if m["role"] == "user"), ""),
             count=1,
         )
         answer = self.reply(question)
@@ -271,6 +294,15 @@ class FakeOpenAI:
                     403,
                     "You have insufficient permissions for this operation.",
                     code=None,
+                    kind="invalid_request_error",
+                )
+            case "bad_image":
+                return _error(
+                    400,
+                    "You uploaded an unsupported image. Please make sure your image is below "
+                    "20 MB in size and is of one the following formats: "
+                    "['png', 'jpeg', 'gif', 'webp'].",
+                    code="invalid_image_format",
                     kind="invalid_request_error",
                 )
             case "model_not_found":

@@ -6,6 +6,7 @@ import json
 import random
 
 from adapters.slack import SlackAdapter
+from adapters.slack import texts as slack_texts
 from app.services import Services
 from bot import texts
 from bot.domain import Member, WorkspaceConfig
@@ -48,7 +49,13 @@ async def test_mention_gets_a_threaded_streamed_answer_paid_by_the_asker(
     assert start.args["recipient_team_id"] == TEAM
     assert len(fake_slack.calls_to("chat.appendStream")) >= 2
     assert len(fake_slack.calls_to("chat.stopStream")) == 1
-    assert fake_slack.calls_to("chat.postMessage") == []
+    # "Thinking…" showed in the thread until the stream began, then went away.
+    (thinking,) = fake_slack.calls_to("chat.postMessage")
+    assert thinking.args["thread_ts"] == ts and thinking.args["text"] == slack_texts.THINKING
+    assert fake_slack.methods().index("chat.postMessage") < fake_slack.methods().index(
+        "chat.startStream"
+    )
+    assert [m["text"] for m in fake_slack.deleted] == [slack_texts.THINKING]
     (answer,) = fake_slack.bot_replies(CHANNEL, ts)
     assert answer["text"] == "You asked: what is a monad"
     assert answer["thread_ts"] == ts
@@ -466,7 +473,8 @@ async def test_updates_are_paced_by_the_minimum_interval(
         (answer,) = fake_slack.bot_replies(CHANNEL, ts)
         assert answer["text"] == f"You asked: {question}"
     assert len(fake_slack.calls_to("chat.appendStream")) == 1
-    assert len(fake_slack.calls_to("chat.update")) == 1
+    # Without streaming the first words replace "thinking…", the rest come in one update.
+    assert len(fake_slack.calls_to("chat.update")) == 2
 
 
 async def test_an_answer_slack_refuses_stops_the_call_and_is_told(

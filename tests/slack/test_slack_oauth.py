@@ -29,8 +29,10 @@ from tests.fakes import openai_server
 from tests.fakes.cli import run_cli
 from tests.fakes.core import make_key
 from tests.fakes.faults import FailingStore
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.files import PNG, data_url
+from tests.fakes.openai_server import FakeOpenAI, image_parts
 from tests.fakes.slack import FakeSlack
+from tests.fakes.slack.server import SlackFile
 from tests.slack.conftest import oauth_settings
 from tests.slack.installs import Browser, Installed
 from tests.slack.requests import SlackSender
@@ -462,3 +464,21 @@ async def test_an_org_wide_grid_install_serves_every_workspace_of_the_org(
         is None
     )
     assert await services.store.get_key(Member("slack", "EORG", "UCAROL")) is None
+
+
+async def test_a_file_in_an_installed_workspace_is_read_with_that_workspaces_token(
+    oauth_bot: OAuthBot, fake_slack: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    a = await oauth_bot.install(TEAM_A)
+    b = await oauth_bot.install(TEAM_B)
+    await set_key(oauth_bot, a, "UALICE", fake_openai)
+    photo = fake_slack.share(SlackFile("FA", "a.png", PNG, "image/png", team=TEAM_A))
+    ts = fake_slack.add_member_message(CHANNEL_A, "UALICE", "<@UBOT> what is it")
+    event = {**mention_in(TEAM_A, CHANNEL_A, "UALICE", "what is it", ts), "files": [photo]}
+    assert (await a.sender.event(event)).status == 200
+    await oauth_bot.adapter.wait_idle()
+    assert fake_slack.downloads == [("FA", f"Bearer {a.token}")]
+    assert b.token not in str(fake_slack.downloads)
+    body = fake_openai.chat_requests()[-1].body
+    assert body is not None
+    assert image_parts(body["messages"]) == [data_url("image/png", PNG)]

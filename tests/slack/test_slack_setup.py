@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import create_slack_adapter
+from adapters.slack.ask import SUMMARIZE_CALLBACK
 from adapters.slack.commands import SLASH_COMMANDS
 from adapters.slack.events import BOT_EVENTS
 from app.services import Services
@@ -171,14 +172,19 @@ def test_manifest_names_exactly_what_the_adapter_uses() -> None:
     assert sorted(_manifest_list("bot")) == sorted(
         [
             "app_mentions:read",
+            "assistant:write",
             "channels:history",
             "chat:write",
             "commands",
+            "files:read",
             "groups:history",
             "im:history",
+            "im:write",
             "users:read",
         ]
     )
+    shortcuts = re.findall(r"^\s*callback_id: (\S+)\s*$", text, re.MULTILINE)
+    assert shortcuts == [SUMMARIZE_CALLBACK]
     assert "home_tab_enabled: true" in text
     assert "interactivity:" in text and "is_enabled: true" in text
 

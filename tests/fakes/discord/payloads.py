@@ -188,6 +188,32 @@ class FakeGuild:
         }
 
 
+@dataclass
+class FakeFile:
+    """A file a member attaches; the fake's CDN serves it (or refuses with 403)."""
+
+    name: str
+    data: bytes
+    content_type: str | None = None
+    # The CDN answers 403, as for a file the bot may not download.
+    forbidden: bool = False
+    # What Discord says its size is; by default the real one.
+    size: int | None = None
+    id: int = field(default_factory=snowflake)
+
+    def payload(self, cdn: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.name,
+            "size": len(self.data) if self.size is None else self.size,
+            "url": f"{cdn}/attachments/{self.id}/{self.name}",
+            "proxy_url": f"{cdn}/attachments/{self.id}/{self.name}",
+        }
+        if self.content_type is not None:
+            data["content_type"] = self.content_type
+        return data
+
+
 def member_payload(
     user: FakeUser, *, roles: list[str] | None = None, permissions: int | None = None
 ) -> dict[str, Any]:
@@ -214,6 +240,7 @@ def message_payload(
     mentions: list[FakeUser] | None = None,
     flags: int = 0,
     reference: dict[str, Any] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(message_id),
@@ -228,7 +255,7 @@ def message_payload(
             {**u.payload(), "member": _without_user(member_payload(u))} for u in mentions or []
         ],
         "mention_roles": [],
-        "attachments": [],
+        "attachments": attachments or [],
         "embeds": [],
         "components": [],
         "pinned": False,

@@ -32,6 +32,22 @@ class InteractionRecord:
     # Ephemeral texts the member sees: the message response, edits of it, and followups.
     texts: list[str] = field(default_factory=list)
     followups: list[dict[str, Any]] = field(default_factory=list)
+    followup_ids: list[int] = field(default_factory=list)
+    # What the member sees now: the (edited) response, then each (edited) followup.
+    original: str = ""
+
+    @property
+    def shown(self) -> list[str]:
+        return [self.original, *(f.get("content") or "" for f in self.followups)]
+
+    @property
+    def ephemeral(self) -> bool:
+        """Deferred or answered as only-you-can-see, and every followup too."""
+        first = self.callbacks[0] if self.callbacks else {}
+        flags = (first.get("data") or {}).get("flags", 0)
+        return bool(flags & EPHEMERAL) and all(
+            f.get("flags", 0) & EPHEMERAL for f in self.followups
+        )
 
     @property
     def modal(self) -> dict[str, Any] | None:

@@ -115,6 +115,8 @@ class RestApi:
                 return self._callback(int(interaction_id), token, body)
             case "PATCH", ["webhooks", _, token, "messages", "@original"]:
                 return self._edit_original(token, body)
+            case "PATCH", ["webhooks", _, token, "messages", message_id]:
+                return self._edit_followup(token, int(message_id), body)
             case "POST", ["webhooks", _, token]:
                 return self._followup(token, body)
         return _error(404, 0, f"fake Discord has no route for {method} /{'/'.join(parts)}")
@@ -288,6 +290,7 @@ class RestApi:
     def _edit_original(self, token: str, body: dict[str, Any]) -> web.Response:
         record = self.world.by_token[token]
         record.texts.append(body.get("content") or "")
+        record.original = body.get("content") or ""
         deferred = next((c for c in record.callbacks if c["type"] == 5), None)
         flags = (deferred or {}).get("data", {}).get("flags", 0)
         return _json(self._interaction_message(record, {**body, "flags": flags}))
@@ -296,7 +299,20 @@ class RestApi:
         record = self.world.by_token[token]
         record.followups.append(body)
         record.texts.append(body.get("content") or "")
-        return _json(self._interaction_message(record, body))
+        message = self._interaction_message(record, body)
+        record.followup_ids.append(int(message["id"]))
+        return _json(message)
+
+    def _edit_followup(self, token: str, message_id: int, body: dict[str, Any]) -> web.Response:
+        record = self.world.by_token[token]
+        if message_id not in record.followup_ids:
+            return _error(404, 10008, "Unknown Message")
+        index = record.followup_ids.index(message_id)
+        record.followups[index] = {**record.followups[index], **body}
+        record.texts.append(body.get("content") or "")
+        message = self._interaction_message(record, {**record.followups[index]})
+        message["id"] = str(message_id)
+        return _json(message)
 
 
 def _multipart_json(raw: str) -> Any:

@@ -17,6 +17,7 @@ from tests.fakes.discord.payloads import (
     DM,
     PUBLIC_THREAD,
     FakeChannel,
+    FakeFile,
     FakeGuild,
     FakeUser,
     member_payload,
@@ -56,6 +57,9 @@ class FakeDiscord:
         self.commands: dict[str, dict[str, Any]] = {}
         self.command_syncs: list[str] = []
         self.interactions: dict[int, InteractionRecord] = {}
+        # Files members attached, by id, as the CDN serves them; and each download asked for.
+        self.files: dict[int, FakeFile] = {}
+        self.downloads: list[int] = []
         self.by_token: dict[str, InteractionRecord] = {}
         self.port = 0
         self.gateway = FakeGateway(
@@ -113,6 +117,7 @@ class FakeDiscord:
     async def start(self) -> FakeDiscord:
         app = web.Application()
         app.router.add_get("/", self.gateway.handle)
+        app.router.add_get("/attachments/{id}/{name}", self._cdn)
         rest = RestApi(self).handle
         app.router.add_route("*", API + "/{tail:.*}", rest)
         app.router.add_route("*", "/as/{client}" + API + "/{tail:.*}", rest)
@@ -140,20 +145,59 @@ class FakeDiscord:
         await self.gateway.dispatch("THREAD_CREATE", {**thread.payload(), "newly_created": True})
         return thread
 
+    @property
+    def cdn(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        found = self.files.get(int(request.match_info["id"]))
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(found.id)
+        if found.forbidden:
+            return web.Response(status=403, text="Forbidden")
+        return web.Response(body=found.data, content_type="application/octet-stream")
+
+    def attach(self, files: list[FakeFile]) -> list[dict[str, Any]]:
+        for file in files:
+            self.files[file.id] = file
+        return [file.payload(self.cdn) for file in files]
+
     async def post_message(
-        self, author: FakeUser, channel: FakeChannel, content: str, *, mention_bot: bool = False
+        self,
+        author: FakeUser,
+        channel: FakeChannel,
+        content: str,
+        *,
+        mention_bot: bool = False,
+        files: list[FakeFile] | None = None,
+        reply_to: int | None = None,
     ) -> int:
-        """A member writes; the bot receives MESSAGE_CREATE."""
+        """A member writes (with files, or in reply to a message); the bot receives
+        MESSAGE_CREATE."""
         if mention_bot:
             content = f"{self.bot.mention} {content}"
         message_id = snowflake()
+        reference = None
+        if reply_to is not None:
+            reference = {
+                "message_id": str(reply_to),
+                "channel_id": str(channel.id),
+                "fail_if_not_exists": False,
+            }
+            if channel.guild_id is not None:
+                reference["guild_id"] = str(channel.guild_id)
         data = message_payload(
             message_id=message_id,
             channel=channel,
             author=author,
             content=content,
             mentions=[self.bot] if mention_bot else [],
+            attachments=self.attach(files or []),
+            reference=reference,
         )
+        if reply_to is not None:
+            data["referenced_message"] = self.visible(self.messages[reply_to])
         self.messages[message_id] = data
         await self.gateway.dispatch("MESSAGE_CREATE", self.visible(data))
         return message_id
@@ -166,7 +210,8 @@ class FakeDiscord:
         await self.gateway.dispatch("MESSAGE_UPDATE", self.visible(data))
 
     def visible(self, message: dict[str, Any]) -> dict[str, Any]:
-        """As Discord does: without the privileged intent, other guild messages arrive empty."""
+        """As Discord does: without the privileged intent, other guild messages arrive empty
+        (no text, no attachments)."""
         exempt = (
             "guild_id" not in message
             or int(message["author"]["id"]) == self.bot.id
@@ -174,7 +219,7 @@ class FakeDiscord:
         )
         if exempt or self.reads_all_content:
             return message
-        return {**message, "content": ""}
+        return {**message, "content": "", "attachments": []}
 
     @property
     def reads_all_content(self) -> bool:
@@ -197,6 +242,42 @@ class FakeDiscord:
             "options": [{"name": k, "type": 3, "value": v} for k, v in (options or {}).items()],
         }
         return await self._interact(user, channel, 2, data, permissions=permissions)
+
+    async def ask(
+        self,
+        user: FakeUser,
+        channel: FakeChannel,
+        question: str,
+        *,
+        image: FakeFile | None = None,
+    ) -> InteractionRecord:
+        """/ask, with an image option as Discord sends one: its id, resolved in `resolved`."""
+        options: list[dict[str, Any]] = [{"name": "question", "type": 3, "value": question}]
+        data: dict[str, Any] = {
+            "id": self.commands.get("ask", {}).get("id", str(snowflake())),
+            "name": "ask",
+            "type": 1,
+            "options": options,
+        }
+        if image is not None:
+            options.append({"name": "image", "type": 11, "value": str(image.id)})
+            [payload] = self.attach([image])
+            data["resolved"] = {"attachments": {str(image.id): payload}}
+        return await self._interact(user, channel, 2, data)
+
+    async def message_menu(
+        self, user: FakeUser, channel: FakeChannel, name: str, message_id: int
+    ) -> InteractionRecord:
+        """A member picks an app's entry in a message's menu (a context-menu command)."""
+        data = {
+            "id": self.commands[name]["id"],
+            "name": name,
+            "type": 3,
+            "target_id": str(message_id),
+            # Discord sends the target whole, content included, even without the intent.
+            "resolved": {"messages": {str(message_id): self.messages[message_id]}},
+        }
+        return await self._interact(user, channel, 2, data)
 
     async def autocomplete(
         self, user: FakeUser, channel: FakeChannel, name: str, option: str, value: str

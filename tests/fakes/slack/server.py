@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from adapters.slack.texts import THINKING
 from tests.fakes.loopback import serve_on_loopback
 
 TEAM = "T0001"
@@ -55,9 +56,25 @@ class Workspace:
     installer: str = "UINSTALLER"
 
 
+@dataclass(frozen=True)
+class SlackFile:
+    """A file a member shared: served at `url_private` to requests carrying the bot token."""
+
+    id: str
+    name: str
+    data: bytes
+    mimetype: str = "application/octet-stream"
+    # What Slack says its size is; by default the real one.
+    size: int | None = None
+    # The workspace it was shared in (OAuth mode): only that workspace's bot token reads it.
+    team: str | None = None
+
+
 @dataclass
 class FakeSlack:
     team: str = TEAM
+    # The token `url_private` downloads must carry (the Web API itself does not check it).
+    bot_token: str = "xoxb-test-bot-token"
     enterprise: str | None = None
     # False answers chat.startStream with `unknown_method`, like a Slack without streaming.
     streaming: bool = True
@@ -87,6 +104,16 @@ class FakeSlack:
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The bot scopes an install grants.
     bot_scopes: tuple[str, ...] = ("app_mentions:read", "chat:write")
+    files: dict[str, SlackFile] = field(default_factory=dict)
+    # Longer ephemeral texts are refused with msg_too_long.
+    ephemeral_limit: int = 40_000
+    # The app is an AI assistant: assistant.threads.setStatus works in DM threads.
+    assistant: bool = False
+    # Every status set, as (thread_ts, status); and every message the bot deleted.
+    statuses: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+    # Each file download: (file id, the Authorization header it came with).
+    downloads: list[tuple[str, str | None]] = field(default_factory=list)
     port: int = 0
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -113,6 +140,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{id}/{name}", self._file)
         self._runner, self.port = await serve_on_loopback(app)
         return self
 
@@ -163,6 +191,10 @@ class FakeSlack:
         """What the bot posted in that thread."""
         return [m for m in self.thread(channel, thread_ts) if m.get("user") == BOT_USER]
 
+    def answers(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's replies in that thread that are answers, not its "Thinking…" note."""
+        return [m for m in self.bot_replies(channel, thread_ts) if m["text"] != THINKING]
+
     def add_member_message(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None
     ) -> str:
@@ -179,6 +211,38 @@ class FakeSlack:
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
+
+    def share(self, file: SlackFile) -> dict[str, Any]:
+        """The file object a message event carries for `file`."""
+        self.files[file.id] = file
+        url = f"{self.url}/files-pri/{file.id}/{file.name}"
+        return {
+            "id": file.id,
+            "name": file.name,
+            "title": file.name,
+            "mimetype": file.mimetype,
+            "size": len(file.data) if file.size is None else file.size,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+
+    async def _file(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization")
+        file = self.files.get(request.match_info["id"])
+        self.downloads.append((request.match_info["id"], auth))
+        self._changed.set()
+        if file is None:
+            return web.Response(status=404, text="file_not_found")
+        token = (auth or "").removeprefix("Bearer ")
+        installed = self.installed.get(token)
+        allowed = (
+            token == self.bot_token
+            if file.team is None
+            else installed is not None and installed.team == file.team
+        )
+        if not allowed:
+            return web.Response(status=403, text="Forbidden")
+        return web.Response(body=file.data, content_type=file.mimetype)
 
     # --- Web API ----------------------------------------------------------------------
 
@@ -308,7 +372,29 @@ class FakeSlack:
             message["text"] = args.get("text", "")
         return {"channel": args["channel"], "ts": args["ts"]}
 
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users") or "")
+        if not users or "," in users:
+            return {"error": "invalid_users"}
+        return {"channel": {"id": "D" + users.removeprefix("U")}}
+
+    def _m_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._find(args)
+        if message is None:
+            return {"error": "message_not_found"}
+        self.messages[str(args["channel"])].remove(message)
+        self.deleted.append(message)
+        return {"channel": args["channel"], "ts": args["ts"]}
+
+    def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.assistant:
+            return {"error": "not_allowed"}
+        self.statuses.append((str(args["thread_ts"]), str(args.get("status", ""))))
+        return {}
+
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if len(str(args.get("text") or "")) > self.ephemeral_limit:
+            return {"error": "msg_too_long"}
         return {"message_ts": self.next_ts()}
 
     @staticmethod
