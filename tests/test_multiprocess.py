@@ -146,7 +146,8 @@ async def test_a_burst_across_both_workers_has_one_turn_in_flight(cluster: Clust
     await asyncio.gather(*burst)
     # One turn is with the provider; the seven others are told, privately, to wait.
     await fake.wait_for(lambda: cluster.ephemerals("UBOB", texts.STILL_ANSWERING) == 7)
-    assert provider.in_flight.get(key) == 1
+    # The turn that took the slot posts its placeholder first, then asks the provider.
+    await fake.wait_for(lambda: provider.in_flight.get(key) == 1)
     gate.set()
     await fake.wait_for(lambda: provider.in_flight.get(key) == 0)
     assert provider.most_in_flight[key] == 1

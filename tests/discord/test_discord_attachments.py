@@ -42,7 +42,8 @@ async def test_a_text_file_is_inlined_with_its_name(bot: Bot) -> None:
     await bot.fake.post_message(bot.alice, bot.general, "review", mention_bot=True, files=[notes])
     await bot.idle()
     question = text_of(last_messages(bot)[-1]["content"])
-    assert question == "review\n\nFile `notes.md`:\n```\n# Plan\nship it\n```"
+    # In a channel the question starts with the asker's name (a shared conversation).
+    assert question.endswith("]: review\n\nFile `notes.md`:\n```\n# Plan\nship it\n```")
 
 
 async def test_bad_files_are_named_in_one_dm_and_the_question_is_still_answered(bot: Bot) -> None:
