@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot import texts
 from bot.keys import redact_keys
+from bot.prompts import speaker_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,8 @@ def question_about(said: Sequence[Said], *, summary: bool, max_chars: int) -> st
         text = " ".join(redact_keys(line.text).split("\n")).strip()
         if not text:
             continue
-        entry = f"{' '.join(redact_keys(line.speaker).split()) or 'someone'}: {text}"
+        # The same cleaning as a shared thread's speakers: a name cannot fake another line.
+        entry = f"{speaker_name(line.speaker, fallback='someone')}: {text}"
         if len(entry) + 1 > room:
             if not lines:
                 lines.append(entry[-room:] if room else "")

@@ -15,7 +15,7 @@ from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
 from bot.model_fit import fallback_model
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
 from bot.prompts import PromptRefused, check_prompt, describe_prompt, prompt_here
-from bot.providers import ModelChoice, ModelRefusal, Provider, ProviderList
+from bot.providers import ModelChoice, ModelRefusal, Provider, ProviderList, issued_elsewhere
 from bot.spending import SpendingCommands
 from bot.turns import TurnsInFlight
 from bot.usage import UsageLedger
@@ -224,6 +224,12 @@ class MemberCommands:
             # Never sent: a key for one provider must not travel to another.
             await self._audit.record(member, AuditEvent.KEY_REFUSED, "wrong_provider")
             return Reply(texts.key_not_this_provider(chosen), Severity.REFUSED)
+        issuer = issued_elsewhere(key, chosen)
+        if issuer is not None:
+            # Its shape names a provider this key is not being set for (or one not listed):
+            # not even a check may send it to the wrong one.
+            await self._audit.record(member, AuditEvent.KEY_REFUSED, "wrong_provider")
+            return Reply(texts.key_of_another_provider(issuer, chosen), Severity.REFUSED)
         # Only input that would reach the provider counts: a fumbled paste costs no try.
         try:
             throttled = await self._intake.admit(member)
@@ -273,7 +279,8 @@ class MemberCommands:
             saved = texts.key_saved_for(masked, len(chat_models(models)), chosen)
         else:
             saved = texts.key_saved(masked, len(chat_models(models)))
-        fitted = await self._fit_model(member, chosen, chat_models(models))
+        allowed = [model for model in chat_models(models) if chosen.allows_model(model)]
+        fitted = await self._fit_model(member, chosen, allowed)
         return Reply(f"{saved}\n{fitted}" if fitted else saved)
 
     async def _fit_model(self, member: Member, provider: Provider, usable: list[str]) -> str | None:

@@ -301,21 +301,23 @@ class Conversation:
             await sink.private(admission)
             return None
         try:
-            question, images = await self._with_attachments(message, sink)
             # Speakers are named where several people may write, when the adapter knows
             # the asker's name.
             shared = not message.is_private and bool(message.author_name)
             base = prompt_here(context.config, message.channel, self._system_prompt).text
+            system = system_text(
+                base, shared=shared, instructions=context.instructions, asker=message.author_name
+            )
+            # Files fit in what the system prompt and the question leave, so the question
+            # itself is never the part cut to make room.
+            question, images = await self._with_attachments(
+                message, sink, reserved=len(system) + 80
+            )
             messages = build_messages(
                 question,
                 message.history,
                 budget=self._max_context_tokens,
-                system=system_text(
-                    base,
-                    shared=shared,
-                    instructions=context.instructions,
-                    asker=message.author_name,
-                ),
+                system=system,
                 asker=message.author_name if shared else None,
                 images=images,
             )
@@ -365,7 +367,7 @@ class Conversation:
         return TurnResult(model=model, usage=usage, failure=failure)
 
     async def _with_attachments(
-        self, message: IncomingMessage, sink: ReplySink
+        self, message: IncomingMessage, sink: ReplySink, *, reserved: int
     ) -> tuple[str, tuple[str, ...]]:
         """The question with its text files inlined, and its images; the member hears
         privately, in one line, which files were left out and why, and the turn goes on."""
@@ -373,7 +375,9 @@ class Conversation:
             return message.text, ()
         attached = await read_attachments(message.attachments, self._attachment_limits)
         # Images take their share of the context first; text files fit in what is left.
-        room = max(0, self.context_chars - IMAGE_TOKEN_ESTIMATE * 3 * len(attached.images))
+        room = max(
+            0, self.context_chars - reserved - IMAGE_TOKEN_ESTIMATE * 4 * len(attached.images)
+        )
         question, cut = with_files(message.text, attached.files, max_chars=room)
         notes = [*attached.left_out, *(texts.attachment_cut(name) for name in cut)]
         if notes:
@@ -383,9 +387,10 @@ class Conversation:
     async def _images_unsupported(self, provider: Provider, api_key: str, model: str) -> str:
         """Name a model of the member's own list, at the same provider, that reads images."""
         try:
-            models = await self._commands.gateway(provider).list_models(api_key)
+            listed = await self._commands.gateway(provider).list_models(api_key)
         except ProviderError:
-            models = []
+            listed = []
+        models = [model for model in listed if provider.allows_model(model)]
         found = vision_model(models, exclude=model)
         named = self._commands.providers.qualified(provider, found) if found else None
         return texts.images_unsupported(self._commands.providers.qualified(provider, model), named)

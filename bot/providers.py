@@ -46,6 +46,28 @@ class Provider:
         return self.models is None or model in self.models
 
 
+# Key shapes that name the provider that issued them (bot/key_formats.py knows them too): such
+# a key is never sent to another provider, not even to be checked.
+_ISSUERS = (
+    ("sk-ant-", "anthropic", "Anthropic"),
+    ("sk-or-", "openrouter", "OpenRouter"),
+    ("gsk_", "groq", "Groq"),
+)
+
+
+def issued_elsewhere(key: str, provider: Provider) -> str | None:
+    """The name of the provider whose shape `key` has, when that is not `provider` (by id,
+    or by the operator's own pattern for it); None when the key may go to `provider`."""
+    for prefix, issuer_id, issuer_name in _ISSUERS:
+        if key.startswith(prefix):
+            if provider.id == issuer_id:
+                return None
+            if provider.key_pattern is not None and provider.key_pattern.fullmatch(key):
+                return None
+            return issuer_name
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ModelChoice:
     provider: Provider
@@ -129,7 +151,7 @@ class ProviderList:
         if not _MODEL_CHARS.fullmatch(name):
             return ModelRefusal("That isn't a model name.")
         head, slash, rest = name.partition("/")
-        provider = self._by_id.get(head) if slash else None
+        provider = self._by_id.get(head.lower()) if slash else None
         if provider is not None:
             if not rest:
                 return ModelRefusal("Name a model after the provider, like `provider/model`.")
@@ -143,8 +165,12 @@ class ProviderList:
 
     def qualified(self, provider: Provider, model: str) -> str:
         """The name stored and shown: bare for the default provider (so one provider reads as
-        before providers were listed), `provider/model` for the others."""
-        return model if provider.id == self.default.id else f"{provider.id}/{model}"
+        before providers were listed), `provider/model` for the others, and for a default
+        provider's model whose own id has a `/` (OpenRouter's `openai/gpt-4o-mini`), which
+        bare would read as another provider's."""
+        if provider.id == self.default.id and "/" not in model:
+            return model
+        return f"{provider.id}/{model}"
 
     @staticmethod
     def ledger_name(provider: Provider, model: str) -> str:

@@ -206,6 +206,13 @@ def key_saved_for(masked: str, model_count: int, provider: Provider) -> str:
     )
 
 
+def key_of_another_provider(issuer: str, provider: Provider) -> str:
+    return (
+        f"That looks like a key from {issuer}, not {provider.name}, so I didn't send it "
+        f"anywhere. {provider.name} keys come from {provider.keys_page}."
+    )
+
+
 def key_not_this_provider(provider: Provider) -> str:
     return (
         f"That doesn't look like a {provider.name} key, so I didn't send it anywhere. "

@@ -13,6 +13,7 @@ from app.services import Services
 from bot import texts
 from bot.attachments import sniff_image
 from bot.conversation import vision_model
+from bot.domain import WorkspaceConfig
 from bot.ports import FailureKind
 from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
@@ -255,3 +256,22 @@ async def test_an_image_the_provider_cannot_decode_is_a_refused_request_not_a_bl
     )
     assert turn is not None and turn.failure is FailureKind.BAD_REQUEST
     assert sink.privates == [texts.provider_failure(FailureKind.BAD_REQUEST)]
+
+
+async def test_the_question_survives_long_prompts_and_a_big_file(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    """Files fit in what the system prompt (here a server prompt and the member's own
+    instructions, near 4,000 characters each) leaves: the file is cut, never the question."""
+    await with_key(services, fake_openai, ALICE)
+    await services.store.save_workspace_config(
+        WorkspaceConfig("console", "server-1", system_prompt="Be kind and brief. " * 200)
+    )
+    assert (await services.commands.instructions(ALICE, "Be thorough. " * 300)).ok
+    log_file = in_memory("app.log", "text/plain", b"x" * 150_000)
+    sink = RecordingSink()
+    question = "QUESTION-MARKER: what went wrong?"
+    await services.core.handle_message(replace(ask(ALICE, question), attachments=(log_file,)), sink)
+    sent = text_of(last_question(fake_openai)[-1]["content"])
+    assert sent.startswith(question)
+    assert "app.log" in sink.privates[-1]

@@ -193,14 +193,37 @@ async def test_a_key_of_alpha_offered_as_beta_never_leaves_the_bot(two: Two) -> 
     assert await two.services.store.member_keys(ALICE) == []
 
 
-async def test_a_key_of_beta_offered_as_alpha_is_refused_at_alpha(two: Two) -> None:
+async def test_a_key_of_beta_offered_as_alpha_never_leaves_the_bot(two: Two) -> None:
+    # Alpha lists no key pattern, but the key's shape says who issued it (OpenRouter's
+    # `sk-or-`): it is not sent to alpha, not even for a check.
     b = beta_key()
     two.beta.behaviours[b] = openai_server.VALID
     reply = await two.services.commands.run(ALICE, "setkey", f"alpha {b}")
+    alpha = two.services.settings.providers.get("alpha")
+    assert alpha is not None
+    assert reply.text == texts.key_of_another_provider("OpenRouter", alpha)
+    assert b not in reply.text
+    assert two.recorded() == 0
+    assert await two.services.store.member_keys(ALICE) == []
+
+
+async def test_a_key_alpha_does_not_know_is_refused_at_alpha_and_nowhere_else(two: Two) -> None:
+    stranger = make_key()  # OpenAI-shaped, but not one of alpha's accounts
+    reply = await two.services.commands.run(ALICE, "setkey", f"alpha {stranger}")
     assert reply.text == texts.KEY_REJECTED
-    # Alpha lists no key pattern, so its own check decided: 401, nothing stored.
-    assert bearers(two.alpha, "/models") == {f"Bearer {b}"}
+    assert bearers(two.alpha, "/models") == {f"Bearer {stranger}"}
     assert two.beta.requests == []
+    assert await two.services.store.member_keys(ALICE) == []
+
+
+@pytest.mark.parametrize(("prefix", "issuer"), [("sk-ant-api03-", "Anthropic"), ("gsk_", "Groq")])
+async def test_a_key_of_a_provider_not_listed_is_sent_nowhere(
+    two: Two, prefix: str, issuer: str
+) -> None:
+    key = prefix + secrets.token_hex(30)
+    reply = await two.services.commands.run(ALICE, "setkey", key)
+    assert not reply.ok and issuer in reply.text and key not in reply.text
+    assert two.recorded() == 0
     assert await two.services.store.member_keys(ALICE) == []
 
 
@@ -763,3 +786,68 @@ def _before_providers(known: list[Migration]) -> list[Migration]:
     """The migrations of a database from before providers were listed."""
     providers = next(m.version for m in known if m.name.endswith("_key_providers"))
     return [m for m in known if m.version < providers]
+
+
+OPENROUTER_FIRST = """
+[providers.openrouter]
+name = "OpenRouter"
+base_url = "https://openrouter.ai/api/v1"
+key_pattern = "sk-or-v1-[0-9a-f]{64}"
+keys_page = "https://openrouter.ai/settings/keys"
+
+[providers.openai]
+name = "OpenAI"
+base_url = "https://api.openai.com/v1"
+keys_page = "https://platform.openai.com/api-keys"
+"""
+
+
+def test_a_first_listed_providers_model_with_a_slash_keeps_its_provider() -> None:
+    # OpenRouter's ids have a slash: stored bare, `openai/gpt-4o-mini` would read as OpenAI's.
+    providers = parse_providers(OPENROUTER_FIRST, allow_insecure=False)
+    openrouter = providers.get("openrouter")
+    assert openrouter is not None
+    for model in ("openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "plain-model"):
+        choice = providers.split_model(providers.qualified(openrouter, model))
+        assert isinstance(choice, ModelChoice), model
+        assert (choice.provider.id, choice.model) == ("openrouter", model)
+    # A provider's id is read whatever its case.
+    choice = providers.split_model("OpenAI/gpt-4o")
+    assert isinstance(choice, ModelChoice) and choice.provider.id == "openai"
+
+
+async def test_setkey_fits_only_a_model_the_operator_allows(
+    tmp_path: Path, master_key: str, database_url: str
+) -> None:
+    alpha = await FakeOpenAI(models=("gpt-4o-mini", "gpt-4.1")).start()
+    file = tmp_path / "providers.toml"
+    file.write_text(
+        f"""
+[providers.alpha]
+name = "Alpha"
+base_url = "{alpha.base_url}"
+keys_page = "https://alpha.example/keys"
+models = ["gpt-5-mini", "gpt-4.1"]
+"""
+    )
+    services = await open_services(
+        make_settings(
+            alpha,
+            master_keys=master_key,
+            database_url=database_url,
+            BYOK_PROVIDERS_FILE=str(file),
+            BYOK_DEFAULT_MODEL="gpt-5-mini",
+        )
+    )
+    try:
+        key = make_key()
+        alpha.behaviours[key] = openai_server.VALID
+        reply = await services.commands.set_key(ALICE, key)
+        assert "`gpt-4.1`" in reply.text and "gpt-4o-mini" not in reply.text
+        sink = RecordingSink()
+        await services.core.handle_message(ask(ALICE, "hi"), sink)
+        (chat,) = alpha.chat_requests()
+        assert chat.body is not None and chat.body["model"] == "gpt-4.1"
+    finally:
+        await services.close()
+        await alpha.close()

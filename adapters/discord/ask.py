@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -59,6 +60,10 @@ async def _said(message: discord.Message, me: int, limit: int) -> tuple[list[Sai
         replies = [m async for m in thread.history(limit=limit)]
     except discord.HTTPException as error:
         log.warning("cannot read thread %s: HTTP %s", thread.id, error.status)
+        return lines, False
+    except (OSError, TimeoutError, aiohttp.ClientError):
+        # Discord unreachable: the member still gets an answer about the message they picked.
+        log.warning("cannot read thread %s", thread.id, exc_info=True)
         return lines, False
     return lines + [said(m) for m in reversed(replies)], True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -42,7 +42,7 @@ class OAuthInstalls:
     """OAuth mode: what bolt's own install flow (AsyncOAuthFlow) needs."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     installations: AsyncInstallationStore
     states: AsyncOAuthStateStore
 

@@ -113,6 +113,10 @@ class AskListeners:
             except SlackApiError as error:
                 # e.g. the bot is not in that channel: the message the member picked still is.
                 log.warning("cannot read thread in %s: %s", channel, error.response.get("error"))
+            except Exception:
+                # Slack unreachable or timing out: the member still gets an answer about the
+                # message they picked, never silence after the shortcut.
+                log.warning("cannot read thread in %s", channel, exc_info=True)
         said = await self._said(client, context, messages)
         message = IncomingMessage(
             member=member,
@@ -179,5 +183,7 @@ class AskListeners:
                 )
             except SlackApiError as error:
                 log.info("no name for %s: %s", user, error.response.get("error"))
+            except Exception:
+                log.warning("no name for %s: Slack did not answer", user, exc_info=True)
         names[user] = name
         return name

@@ -79,3 +79,17 @@ def test_the_http_manifest_is_the_socket_mode_one_with_socket_mode_off() -> None
         "socket_mode_enabled: true", "socket_mode_enabled: false"
     )
     assert "socket_mode_enabled: false" in body(http)
+
+
+def test_the_client_secret_is_in_no_repr() -> None:
+    from typing import Any, cast
+
+    from adapters.slack.app import OAuthInstalls
+
+    installs = OAuthInstalls(
+        client_id="123.456",
+        client_secret="s3cr3t-client-secret",
+        installations=cast(Any, None),
+        states=cast(Any, None),
+    )
+    assert "s3cr3t-client-secret" not in repr(installs)
