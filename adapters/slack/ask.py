@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts as slack_texts
-from adapters.slack.bridge import Bridge, settings_scope, unescape, without_mention
+from adapters.slack.bridge import Bridge, settings_scope, unescape, without_mention, workspace_of
 from adapters.slack.ephemeral import EphemeralReplySink
 from adapters.slack.payloads import MessageEvent, SlashCommand
 from bot.about import Said
@@ -159,31 +159,23 @@ class AskListeners:
             if mine:
                 speaker = "byok-bot"
             elif user:
-                speaker = await self._name(client, user, names)
+                speaker = await self._name(client, context, user, names)
             else:
                 speaker = "an app"
             text = unescape(without_mention(str(message.get("text") or ""), context.bot_user_id))
             said.append(Said(speaker, text))
         return said
 
-    async def _name(self, client: AsyncWebClient, user: str, names: dict[str, str]) -> str:
-        if user in names:
-            return names[user]
-        name = user
-        if len(names) < _MAX_NAMES:
-            try:
-                info = (await client.users_info(user=user)).get("user") or {}
-                profile = info.get("profile") or {}
-                name = str(
-                    profile.get("display_name")
-                    or profile.get("real_name")
-                    or info.get("real_name")
-                    or info.get("name")
-                    or user
-                )
-            except SlackApiError as error:
-                log.info("no name for %s: %s", user, error.response.get("error"))
-            except Exception:
-                log.warning("no name for %s: Slack did not answer", user, exc_info=True)
-        names[user] = name
-        return name
+    async def _name(
+        self, client: AsyncWebClient, context: AsyncBoltContext, user: str, names: dict[str, str]
+    ) -> str:
+        """The bridge's cached lookup (as for a thread's speakers), at most _MAX_NAMES new
+        users per summary, so one click costs a bounded number of users.info calls."""
+        if user not in names:
+            known = len(names) < _MAX_NAMES
+            names[user] = (
+                await self._bridge.names.name(client, workspace_of(context), user)
+                if known
+                else user
+            )
+        return names[user]

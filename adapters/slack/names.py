@@ -34,6 +34,10 @@ class SpeakerNames:
             # Not cached: the next turn asks again.
             log.warning("no name for %s: users.info said %s", user, error.response.get("error"))
             return user
+        except Exception:
+            # Slack unreachable or slow: a name is not worth a lost answer.
+            log.warning("no name for %s: users.info did not answer", user, exc_info=True)
+            return user
         found = response.get("user") or {}
         profile = found.get("profile") or {}
         name = str(
