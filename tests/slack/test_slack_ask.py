@@ -156,11 +156,12 @@ async def test_summarize_thread_reads_it_with_speakers_and_answers_the_invoker_p
     assert chat.body is not None
     question = text_of(chat.body["messages"][-1]["content"])
     assert question == (
-        "ualice: shall we ship friday?\nucarol: tests are green\nualice: then yes & done\n\n"
+        # Named as in a thread: display name, else real name, else the user id.
+        "UALICE: shall we ship friday?\nUCAROL: tests are green\nUALICE: then yes & done\n\n"
         + texts.SUMMARY_REQUEST
     )
     (answer,) = ephemerals(fake_slack, "UBOB")
-    assert answer.startswith("You asked: ualice: shall we ship friday?")
+    assert answer.startswith("You asked: UALICE: shall we ship friday?")
     assert nothing_public(fake_slack)
 
 
