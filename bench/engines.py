@@ -64,17 +64,17 @@ class KeyTable:
 # rows take seconds; `sealed` is one of the filler ciphertexts.
 _SQLITE_FILL = (
     "WITH RECURSIVE n(x) AS (SELECT ? UNION ALL SELECT x + 1 FROM n WHERE x + 1 < ?)"
-    " INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked, status,"
-    " set_at, validated_at, last_used_at)"
-    " SELECT 'bench', printf('T%02d', x % 100), printf('member%07d', x), printf('%032x', x),"
-    " (SELECT sealed FROM temp.bench_filler WHERE id = x % ?), 'sk-...bench', 'valid', ?, ?,"
-    " NULL FROM n"
+    " INSERT INTO member_keys (platform, workspace, user_id, provider, key_id, sealed, masked,"
+    " status, set_at, validated_at, last_used_at)"
+    " SELECT 'bench', printf('T%02d', x % 100), printf('member%07d', x), 'openai',"
+    " printf('%032x', x), (SELECT sealed FROM temp.bench_filler WHERE id = x % ?),"
+    " 'sk-...bench', 'valid', ?, ?, NULL FROM n"
 )
 _POSTGRES_FILL = (
-    "INSERT INTO member_keys (platform, workspace, user_id, key_id, sealed, masked, status,"
-    " set_at, validated_at, last_used_at)"
+    "INSERT INTO member_keys (platform, workspace, user_id, provider, key_id, sealed, masked,"
+    " status, set_at, validated_at, last_used_at)"
     " SELECT 'bench', 'T' || lpad((x % 100)::text, 2, '0'), 'member' || lpad(x::text, 7, '0'),"
-    " lpad(to_hex(x), 32, '0'), ($3::bytea[])[x % cardinality($3::bytea[]) + 1],"
+    " 'openai', lpad(to_hex(x), 32, '0'), ($3::bytea[])[x % cardinality($3::bytea[]) + 1],"
     " 'sk-...bench', 'valid', $4, $4, NULL FROM generate_series($1::bigint, $2::bigint - 1) x"
 )
 
@@ -98,7 +98,7 @@ async def fill_sqlite(store: SqliteStore, table: KeyTable, start: int, stop: int
     async with store._transaction() as db:
         await db.executemany(
             "UPDATE member_keys SET sealed = ? WHERE platform = ? AND workspace = ?"
-            " AND user_id = ?",
+            " AND user_id = ? AND provider = 'openai'",
             [
                 (sealed, who.platform, who.workspace, who.user)
                 for sealed, who in table.probed_between(start, stop)
@@ -119,7 +119,7 @@ async def fill_postgres(store: PostgresStore, table: KeyTable, start: int, stop:
             await connection.execute(_POSTGRES_FILL, first, last, table.filler, now)
         await connection.executemany(
             "UPDATE member_keys SET sealed = $1 WHERE platform = $2 AND workspace = $3"
-            " AND user_id = $4",
+            " AND user_id = $4 AND provider = 'openai'",
             [
                 (sealed, who.platform, who.workspace, who.user)
                 for sealed, who in table.probed_between(start, stop)
