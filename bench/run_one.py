@@ -63,6 +63,13 @@ class Timing:
     first_text: float
 
 
+# B's default system prompt (bot/prompts.py DEFAULT_SYSTEM_PROMPT, checked equal in
+# tests/test_bench.py), written out so A and C import nothing of byok-bot.
+BASELINE_SYSTEM_PROMPT = (
+    "You are a helpful assistant in a team chat. Answer clearly and concisely; "
+    "use Markdown sparingly."
+)
+
 # Asks member `number` its `turn`th question; checks the answer and says how long it took.
 Ask = Callable[[int, int], Awaitable[Timing]]
 
@@ -72,7 +79,12 @@ async def _stream(client: openai.AsyncOpenAI, key: str, question: str, started: 
     counted from `started`."""
     stream = await client.chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": question}],
+        # The same messages B sends (its default system prompt, then the question): the SDK's
+        # own work per message is then the same on both sides, and B-A is the bot's alone.
+        messages=[
+            {"role": "system", "content": BASELINE_SYSTEM_PROMPT},
+            {"role": "user", "content": question},
+        ],
         max_completion_tokens=MAX_TOKENS,
         stream=True,
         stream_options={"include_usage": True},

@@ -136,3 +136,10 @@ def test_the_readme_table_is_made_again_from_results_json() -> None:
     assert {"cpu", "cores"} <= set(results["machine"])
     readme = README.read_text()
     assert readme.index(TABLE_START) < readme.index(TABLE_END)
+
+
+def test_the_baselines_send_the_system_prompt_the_bot_sends() -> None:
+    from bench.run_one import BASELINE_SYSTEM_PROMPT
+    from bot.prompts import DEFAULT_SYSTEM_PROMPT
+
+    assert BASELINE_SYSTEM_PROMPT == DEFAULT_SYSTEM_PROMPT
