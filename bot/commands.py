@@ -145,17 +145,17 @@ class MemberCommands:
     async def help(self, member: Member, *, server: str = "", channel: str = "") -> Reply:
         """The commands, and which prompt applies where /help was typed."""
         try:
-            config = (
-                await self._store.get_workspace_config(member.platform, server) if server else None
-            )
-            instructions = await self._store.get_instructions(member)
+            # The same one read a turn makes here: the place's prompts and the member's own.
+            here = await self._store.turn_context(member, server=server)
         except StoreError:
             # Help without the prompt line beats no help.
             log.warning("/help for %s without prompts: the database failed", member)
             return Reply(self._help_text())
         place = "workspace" if member.platform == "slack" else "server"
         line = describe_prompt(
-            prompt_here(config, channel, ""), has_instructions=bool(instructions), place=place
+            prompt_here(here.config if server else None, channel, ""),
+            has_instructions=bool(here.instructions),
+            place=place,
         )
         return Reply(f"{self._help_text()}\n{line}")
 
@@ -290,14 +290,10 @@ class MemberCommands:
             # A provider that lists no chat models says nothing about what the key can use.
             return None
         try:
-            chosen = await self._store.get_model(member)
-            workspace_default = (
-                (
-                    await self._store.get_workspace_config(member.platform, member.workspace)
-                ).default_model
-                if member.workspace
-                else None
-            )
+            # One read, as a turn makes it: the member's pick and their workspace's default.
+            here = await self._store.turn_context(member, server=member.workspace)
+            chosen = here.model
+            workspace_default = here.config.default_model if member.workspace else None
             default = workspace_default or self._default_model
             wanted = chosen or default
             if self._usable_here(wanted, provider, usable) is not False:
