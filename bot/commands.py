@@ -12,7 +12,7 @@ from bot.audit import AuditEvent, AuditTrail
 from bot.domain import Member, Reply, Severity, StoredKey
 from bot.intake import KeyIntakeLimits
 from bot.keys import KeyRefusal, contains_key, mask_key, normalise_key
-from bot.model_fit import fallback_model
+from bot.model_fit import chat_models, fallback_model
 from bot.ports import FailureKind, ProviderError, ProviderGateway, Store, StoreError
 from bot.prompts import PromptRefused, check_prompt, describe_prompt, prompt_here
 from bot.providers import ModelChoice, ModelRefusal, Provider, ProviderList, issued_elsewhere
@@ -35,28 +35,6 @@ COMMAND_NAMES = (
     "forget",
 )
 RECENT_EVENTS_SHOWN = 5
-
-# Model ids a chat answer cannot come from; hidden from /model lists.
-_NOT_CHAT = (
-    "embedding",
-    "tts",
-    "whisper",
-    "dall-e",
-    "moderation",
-    "davinci",
-    "babbage",
-    "transcribe",
-    "image",
-    "audio",
-    "realtime",
-    "search",
-    "computer-use",
-    "sora",
-)
-
-
-def chat_models(models: list[str]) -> list[str]:
-    return [m for m in models if not any(marker in m for marker in _NOT_CHAT)]
 
 
 def _when(moment: datetime | None) -> str:

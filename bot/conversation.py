@@ -18,6 +18,7 @@ from bot.domain import HistoryTurn, IncomingMessage, ReplyLost, TurnContext
 from bot.keys import redact_keys
 from bot.limits import MemberLimits
 from bot.masking_sink import KeyMaskingSink
+from bot.model_fit import vision_model
 from bot.ports import (
     ChatChunk,
     ChatMessage,
@@ -117,24 +118,6 @@ def build_messages(
         room -= cost
         kept.append(ChatMessage(turn.role, content))
     return [ChatMessage("system", system), *reversed(kept), latest]
-
-
-# Models that read images, best first for a quick answer; `vision_model` prefers these.
-_VISION_MODELS = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-nano", "gpt-5-mini")
-_VISION_FAMILIES = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")
-_NOT_CHAT = ("audio", "realtime", "transcribe", "tts", "search", "embedding", "image")
-
-
-def vision_model(models: Sequence[str], *, exclude: str) -> str | None:
-    """A model in `models` (the member's own list) that reads images, other than `exclude`."""
-    available = [m for m in models if m != exclude]
-    for name in _VISION_MODELS:
-        if name in available:
-            return name
-    for model in available:
-        if model.startswith(_VISION_FAMILIES) and not any(w in model for w in _NOT_CHAT):
-            return model
-    return None
 
 
 @dataclass(slots=True)

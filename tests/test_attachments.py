@@ -12,8 +12,8 @@ import pytest
 from app.services import Services
 from bot import texts
 from bot.attachments import sniff_image
-from bot.conversation import vision_model
 from bot.domain import WorkspaceConfig
+from bot.model_fit import vision_model
 from bot.ports import FailureKind
 from tests.fakes import openai_server
 from tests.fakes.core import RecordingSink, ask, make_key, member, with_key
