@@ -106,6 +106,9 @@ class FakeOpenAI:
     reply: Callable[[str], str] = lambda question: f"You asked: {question}"
     # How a streamed answer is cut into chunks; by default word by word.
     split: Callable[[str], list[str]] = split_into_words
+    # Raw server-sent events written, as they are, before a streamed answer's third piece:
+    # chunks of odd or wrong shapes, a mid-stream error.
+    events_before_third: tuple[bytes, ...] = ()
     requests: list[RecordedRequest] = field(default_factory=list)
     # The usage each completed chat call reported, in order.
     reported_usage: list[dict[str, int]] = field(default_factory=list)
@@ -366,6 +369,9 @@ class FakeOpenAI:
 
         cut = behaviour in (CUT, CUT_ABRUPT)
         for index, piece in enumerate(pieces):
+            if index == 2:
+                for event in self.events_before_third:
+                    await response.write(event)
             if behaviour == MALFORMED and index == 2:
                 await response.write(b"data: {this is not json\n\n")
                 continue

@@ -1,0 +1,127 @@
+"""What the gateway makes of each streamed chunk, over the wire through the real SDK: the
+shapes providers really send are read, anything else is a cut answer, never a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from app.services import Services
+from bot import texts
+from bot.ports import FailureKind
+from tests.fakes.core import RecordingSink, ask, member, with_key
+from tests.fakes.openai_server import FakeOpenAI
+
+ALICE = member("alice")
+QUESTION = "one two three four five"
+ANSWER = f"You asked: {QUESTION}"
+
+
+def event(data: object) -> bytes:
+    return f"data: {json.dumps(data)}\n\n".encode()
+
+
+def chunk(choices: object, **extra: object) -> bytes:
+    return event({"id": "c", "object": "chat.completion.chunk", "choices": choices, **extra})
+
+
+# Chunks providers send that carry nothing for the member, or carry it in an odd but valid
+# way: the answer must come through whole.
+READABLE = {
+    "no choices and no usage": chunk([]),
+    "usage null": chunk([{"index": 0, "delta": {"content": ""}}], usage=None),
+    "delta null": chunk([{"index": 0, "delta": None, "finish_reason": None}]),
+    "content null": chunk([{"index": 0, "delta": {"role": "assistant", "content": None}}]),
+    "no delta at all": chunk([{"index": 0}]),
+    "azure's prompt filter results": chunk(
+        [], prompt_filter_results=[{"prompt_index": 0, "content_filter_results": {}}]
+    ),
+    "a tool call delta": chunk(
+        [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}}]
+    ),
+    "unknown fields": chunk([{"index": 0, "delta": {}, "logprobs": None, "x": [1]}], y={"z": 1}),
+    "choices null": event({"id": "c", "choices": None}),
+}
+
+# Chunks no provider should send: the answer so far is kept and marked cut.
+UNREADABLE = {
+    "not json": b"data: {this is not json\n\n",
+    "a json list": event([1, 2, 3]),
+    "a json string": event("hello"),
+    "a json number": event(42),
+    "choices an object": chunk({"index": 0, "delta": {"content": "x"}}),
+    "choices a string": chunk("abc"),
+    "a choice that is a string": chunk(["abc"]),
+    "content a number": chunk([{"index": 0, "delta": {"content": 7}}]),
+    "content an object": chunk([{"index": 0, "delta": {"content": {"text": "x"}}}]),
+    "usage a list": chunk([], usage=[1, 2]),
+    "usage counts as text": chunk([], usage={"prompt_tokens": "1", "completion_tokens": "2"}),
+    "usage count negative": chunk([], usage={"prompt_tokens": -1, "completion_tokens": 2}),
+    "usage count missing": chunk([], usage={"prompt_tokens": 1}),
+    "usage count true": chunk([], usage={"prompt_tokens": True, "completion_tokens": 2}),
+    "an error mid-stream": event({"error": {"message": "overloaded", "type": "server_error"}}),
+    "an error event": b'event: error\ndata: {"error": {"message": "boom"}}\n\n',
+}
+
+
+@pytest.mark.parametrize("shape", sorted(READABLE))
+async def test_odd_but_valid_chunks_leave_the_answer_whole(
+    services: Services, fake_openai: FakeOpenAI, shape: str
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.events_before_third = (READABLE[shape],)
+    sink = RecordingSink()
+    turn = await services.core.handle_message(ask(ALICE, QUESTION), sink)
+    assert turn is not None and turn.failure is None, shape
+    assert sink.text == ANSWER and sink.privates == []
+    usage = fake_openai.reported_usage[-1]
+    assert turn.usage is not None
+    assert (turn.usage.prompt_tokens, turn.usage.completion_tokens) == (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
+
+
+@pytest.mark.parametrize("shape", sorted(UNREADABLE))
+async def test_a_chunk_of_any_wrong_shape_is_a_cut_answer_not_a_crash(
+    services: Services, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture, shape: str
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.events_before_third = (UNREADABLE[shape],)
+    sink = RecordingSink()
+    with caplog.at_level(logging.WARNING):
+        turn = await services.core.handle_message(ask(ALICE, QUESTION), sink)
+    assert turn is not None and turn.failure is FailureKind.CUT, shape
+    # What came before the bad chunk is shown, marked as cut; nothing after it.
+    assert sink.text == "You asked: " + texts.CUT_OFF_MARK
+    assert sink.privates == [texts.provider_failure(FailureKind.CUT)]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    # The next message is served as usual.
+    fake_openai.events_before_third = ()
+    again = RecordingSink()
+    turn = await services.core.handle_message(ask(ALICE, QUESTION), again)
+    assert turn is not None and turn.failure is None and again.text == ANSWER
+
+
+async def test_the_request_is_the_one_chat_completions_create_sends(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    """The gateway posts its own body (no parameter transformer): same fields, same auth."""
+    key = await with_key(services, fake_openai, ALICE)
+    await services.core.handle_message(ask(ALICE, QUESTION), RecordingSink())
+    request = fake_openai.chat_requests()[-1]
+    assert request.authorization == f"Bearer {key}"
+    assert request.headers["content-type"] == "application/json"
+    assert request.body is not None
+    assert set(request.body) == {
+        "model",
+        "messages",
+        "max_completion_tokens",
+        "stream",
+        "stream_options",
+    }
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert [message["role"] for message in request.body["messages"]] == ["system", "user"]
