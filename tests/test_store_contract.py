@@ -13,6 +13,7 @@ import contextlib
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -69,11 +70,45 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     return Engine("sqlite", str(tmp_path / "s.sqlite3"))
 
 
+# What a pooled PostgreSQL session could carry over from one Store call to the next, since
+# the pool no longer sends RESET ALL and the like on release (storage/postgres/connection.py).
+SESSION_STATE = """
+SELECT
+    -- asyncpg itself sets `jit` back to its value after reading a type's definition.
+    (SELECT count(*) FROM pg_settings
+     WHERE source = 'session' AND setting IS DISTINCT FROM reset_val) AS settings,
+    (SELECT count(*) FROM pg_listening_channels()) AS listens,
+    (SELECT count(*) FROM pg_cursors WHERE is_holdable) AS cursors_kept,
+    (SELECT count(*) FROM pg_locks
+     WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS advisory_locks,
+    (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()) AS temp_tables,
+    (SELECT count(*) FROM pg_prepared_statements WHERE from_sql) AS prepared_in_sql
+"""
+
+
+async def assert_sessions_left_clean(store: PostgresStore) -> None:
+    pool = store._pool
+    # Holding every connection the pool may have at once: each one of them is checked.
+    async with AsyncExitStack() as held:
+        connections = [
+            await held.enter_async_context(pool.acquire()) for _ in range(pool.get_max_size())
+        ]
+        for connection in connections:
+            assert not connection.is_in_transaction()
+            state = await connection.fetchrow(SESSION_STATE)
+            assert state is not None
+            assert dict(state) == dict.fromkeys(state.keys(), 0)
+
+
 @pytest.fixture
 async def store(engine: Engine) -> AsyncIterator[Store]:
     opened = await engine.open()
     yield opened
-    await opened.close()
+    try:
+        if isinstance(opened, PostgresStore):
+            await assert_sessions_left_clean(opened)
+    finally:
+        await opened.close()
 
 
 async def save(store: Store, who: Member, sealed: bytes = SEALED, fp: str = "fp") -> str:

@@ -41,6 +41,18 @@ if TYPE_CHECKING:
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, after asyncpg has rolled back any open transaction.
+
+    asyncpg's default also sends `RESET ALL`, `UNLISTEN *`, `CLOSE ALL` and
+    `pg_advisory_unlock_all()`: a second round trip after every pooled call, which doubled
+    the cost of a one-statement read. Nothing here leaves such state in a session: settings
+    are changed only for their transaction (`set_config(..., true)`), locks are transaction
+    locks, there are no LISTENs and no cursors outside a transaction
+    (tests/test_postgres.py checks each after every Store call).
+    """
+
+
 def utc(moment: datetime) -> datetime:
     """Like SQLite's stored text, a naive time is read as local time."""
     return moment.astimezone(UTC)
@@ -190,7 +202,11 @@ class PostgresConnection:
             # One connection at start proves the address, the password and the database;
             # the others open as turns need them.
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_SECONDS
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                reset=_keep_session,
             )
         except _START_FAILURES as error:
             raise _refusal(error, url, setting) from None
