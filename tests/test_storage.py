@@ -84,6 +84,9 @@ async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path:
         async def reader() -> None:
             while len(deleted) < len(members):
                 await store.get_key(members[-1])
+                # A key read is made on the loop's own thread without yielding to it: let
+                # the deleter go on between reads, as a turn's other awaits would.
+                await asyncio.sleep(0)
 
         async def deleter() -> None:
             for who in members:
@@ -126,4 +129,91 @@ async def test_a_shared_state_write_that_fails_changes_nothing_and_keeps_keys_du
         await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
         assert await store.get_key(ALICE) is not None
     finally:
+        await store.close()
+
+
+# A turn's reads on the event loop's own thread (SqliteConnection._point_read)
+
+
+async def _opened(path: Path) -> SqliteStore:
+    await SqliteStore.migrate(path)
+    return await SqliteStore.open(path)
+
+
+async def test_a_turns_reads_make_no_hand_over_to_the_thread_and_never_wait_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await _opened(tmp_path / "s.sqlite3")
+    try:
+        await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
+        hand_overs = 0
+        execute = store._db._execute
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal hand_overs
+            hand_overs += 1
+            return execute(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+        monkeypatch.setattr(store._db, "_execute", counted)
+        stored = await store.get_key(ALICE)
+        context = await store.turn_context(ALICE, server="T1")
+        assert stored is not None and stored.sealed == MARKER
+        assert [key.sealed for key in context.keys] == [MARKER]
+        assert hand_overs == 0
+        reader = store._point_reader
+        assert reader is not None
+        # It never sleeps on the loop for a lock, and it cannot write.
+        assert reader.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        assert reader.execute("PRAGMA query_only").fetchone() == (1,)
+    finally:
+        await store.close()
+    assert store._point_reader is None
+
+
+async def test_a_read_the_loop_cannot_make_at_once_is_made_in_the_thread(tmp_path: Path) -> None:
+    store = await _opened(tmp_path / "s.sqlite3")
+    try:
+        await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
+        reader = store._point_reader
+        assert reader is not None
+        refusals = 0
+
+        def refuse() -> int:
+            # SQLite asks this while it works; non-zero stops the statement, as a read that
+            # cannot go on would stop.
+            nonlocal refusals
+            refusals += 1
+            return 1
+
+        reader.set_progress_handler(refuse, 1)
+        stored = await store.get_key(ALICE)
+        context = await store.turn_context(ALICE, server="T1")
+        assert refusals >= 2
+        assert stored is not None and stored.sealed == MARKER
+        assert [key.sealed for key in context.keys] == [MARKER]
+    finally:
+        await store.close()
+
+
+async def test_the_loops_reads_see_every_write_the_moment_it_is_committed(tmp_path: Path) -> None:
+    """Another connection (another process, or this one's own writer) commits; the very next
+    read on the loop sees it: a point read keeps no snapshot between reads."""
+    path = tmp_path / "s.sqlite3"
+    store = await _opened(path)
+    other = await SqliteStore.open(path)
+    try:
+        for round_ in range(20):
+            sealed = MARKER + bytes([round_])
+            writer = other if round_ % 2 else store
+            await writer.save_key(ALICE, sealed=sealed, masked="sk-...", fingerprint="f", now=NOW)
+            stored = await store.get_key(ALICE)
+            assert stored is not None and stored.sealed == sealed
+            assert [key.sealed for key in (await store.turn_context(ALICE, server="T1")).keys] == [
+                sealed
+            ]
+            assert await writer.delete_key(ALICE)
+            assert await store.get_key(ALICE) is None
+            assert (await store.turn_context(ALICE, server="T1")).keys == ()
+    finally:
+        await other.close()
         await store.close()

@@ -70,6 +70,18 @@ def _make_private(path: Path) -> None:
     _private_files(path)
 
 
+def _open_point_reader(path: Path) -> sqlite3.Connection:
+    # Made in a worker thread, used only from the event loop's: hence check_same_thread off.
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        reader.execute("PRAGMA busy_timeout = 0")
+        reader.execute("PRAGMA query_only = ON")
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
 def migrations() -> list[Migration]:
     return read_migrations("sqlite")
 
@@ -88,9 +100,17 @@ def _statements(script: str) -> list[str]:
 class SqliteConnection:
     """The one connection every table module shares, and its transaction discipline."""
 
-    def __init__(self, *, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        connection: aiosqlite.Connection,
+        path: Path,
+        point_reader: sqlite3.Connection | None = None,
+    ) -> None:
         self._db = connection
         self._path = path
+        # See _point_read: a second connection, used only from the event loop's thread.
+        self._point_reader = point_reader
         # One writer: every write transaction holds this lock.
         self._write_lock = asyncio.Lock()
         # Deleted rows wait in the WAL until a checkpoint; set when one is owed.
@@ -152,7 +172,12 @@ class SqliteConnection:
             raise
         # Opening in WAL mode created the WAL and shared-memory files just now.
         await asyncio.to_thread(_private_files, path)
-        return cls(connection=connection, path=path)
+        try:
+            point_reader = await asyncio.to_thread(_open_point_reader, path)
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(connection=connection, path=path, point_reader=point_reader)
 
     @classmethod
     async def _connect_read_only(cls, path: Path) -> Self:
@@ -180,6 +205,9 @@ class SqliteConnection:
                 await self._checkpoint()
             except StoreError:
                 log.warning("the last WAL checkpoint failed; SQLite runs it at the next start")
+        if self._point_reader is not None:
+            self._point_reader.close()
+            self._point_reader = None
         await self._db.close()
 
     @asynccontextmanager
@@ -264,6 +292,29 @@ class SqliteConnection:
     ) -> sqlite3.Row | None:
         rows = await self._all(sql, parameters)
         return rows[0] if rows else None
+
+    async def _point_read(
+        self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[sqlite3.Row]:
+        """A read of a few rows found by their key (a turn's context, a key), run right here
+        on the event loop's thread with a connection of its own.
+
+        Such a read takes SQLite some microseconds on cached pages, less than the hand-over
+        to aiosqlite's thread and back costs the loop itself (about 0.1 ms); the hand-over
+        was most of a key lookup's time. A WAL reader never waits for a writer, and this one
+        never waits at all (busy_timeout 0): whenever SQLite cannot answer at once (another
+        process recovering the WAL, say), or fails in any way, the read is made again in
+        aiosqlite's thread, which waits as long as every other read does and reports a
+        failure as every other read does. Reads of many rows always go there."""
+        reader = self._point_reader
+        if reader is not None:
+            try:
+                # fetchall ends the statement, and with it the read transaction: nothing is
+                # left open to hold back a checkpoint.
+                return reader.execute(sql, parameters).fetchall()
+            except (sqlite3.Error, OSError):
+                pass
+        return await self._all(sql, parameters)
 
     async def _migrate(self, *, setting: str) -> SchemaChange:
         """Read the schema's version and apply what is missing in one write transaction:

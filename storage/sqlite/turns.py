@@ -10,7 +10,7 @@ from storage.sqlite.connection import SqliteConnection
 from storage.sqlite.keys import KEY_COLUMNS, stored_key
 from storage.sqlite.workspaces import CONFIG_COLUMNS, workspace_config
 
-# One statement is one hop to aiosqlite's thread and one read of the file: the member's key
+# One statement, read on the loop's own thread (SqliteConnection._point_read): the member's key
 # rows (one per provider, or none) and the workspace's row are outer-joined; the model, the
 # member's instructions and the caps are sub-selects (the caps as a JSON array, so any number
 # of them fits a row).
@@ -35,7 +35,7 @@ _TURN_CONTEXT = (
 class TurnRows(SqliteConnection):
     async def turn_context(self, member: Member, *, server: str) -> TurnContext:
         platform, workspace, user = member_key(member)
-        rows = await self._all(
+        rows = await self._point_read(
             _TURN_CONTEXT,
             {"platform": platform, "workspace": workspace, "user": user, "server": server},
         )
