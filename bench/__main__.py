@@ -41,6 +41,7 @@ MEMBERS = (1, 100, 1000)
 # asks fewer; at 1,000 members it is not run (see SKIPPED).
 ANSWERS_EACH = {
     "A": {1: 100, 100: 10, 1000: 2},
+    "A-json": {1: 100, 100: 10, 1000: 2},
     "B": {1: 100, 100: 10, 1000: 2},
     "C": {1: 30, 100: 2},
 }
@@ -302,7 +303,7 @@ async def main(repetitions: int = REPETITIONS, sizes: Sequence[int] = MEMBERS) -
                 took = await seed_members(environment, keys)
                 print(f"seeded {engine}: {len(keys):,} keys through /setkey in {took:.1f} s")
             plain = byok_environment(folder, base_url, master_key, urls["sqlite"])
-            order = ["A", *(f"B {engine}" for engine in urls), "C"]
+            order = ["A", "A-json", *(f"B {engine}" for engine in urls), "C"]
             for rep in range(1, repetitions + 1):
                 # Each repetition starts the order one step further on, so no line always
                 # runs first (or right after the most demanding one).

@@ -89,7 +89,7 @@ class Comparison:
     key: str  # its name in results.json
     what: str
     members: int
-    bottom: str  # "A" or "C"
+    bottom: str  # "A", "A-json" or "C"
     combine: Callable[[Run, Run], float]
     # The target: at least (or at most) `limit`; None when there is none.
     limit: float | None = None
@@ -122,6 +122,21 @@ PAIRED = (
         0.3,
     ),
     Comparison("added_p50_ms", "p50 ms B-A", TARGET_MEMBERS, "A", difference("p50_ms")),
+    # Against the SDK reading chunks as B's gateway reads them: the bot's own work alone.
+    Comparison(
+        "throughput_ratio_vs_sdk_json",
+        "answers/s B/A-json",
+        TARGET_MEMBERS,
+        "A-json",
+        ratio("answers_per_s"),
+    ),
+    Comparison(
+        "own_cpu_ms_per_answer",
+        "CPU ms/answer B-(A-json)",
+        TARGET_MEMBERS,
+        "A-json",
+        difference("cpu_ms_per_answer"),
+    ),
     Comparison(
         "throughput_ratio_vs_client_per_message",
         "answers/s B/C",
@@ -217,18 +232,24 @@ def markdown(results: dict[str, Any]) -> str:
             if figures(runs, name, members, "answers_per_s") is not None:
                 row = " | ".join(_cells(runs, name, members))
                 out.append(f"| {members} | {name} | {row} |")
-    out += ["", "Paired within each repetition, B against A (the bare SDK) and C (a new client "]
-    out[-1] += "per message):"
-    out += ["", "| members | engine | B/A answers/s | B/C answers/s | CPU ms/answer B-A | "]
-    out[-1] += "p50 ms B-A | p99 B/A | peak RSS B/A |"
-    out.append("|---|---|---|---|---|---|---|---|")
+    out += [
+        "",
+        "Paired within each repetition, B against A (the bare SDK), A-json (the bare SDK "
+        "reading chunks as B does: B's own work alone) and C (a new client per message):",
+        "",
+        "| members | engine | B/A answers/s | B/A-json answers/s | B/C answers/s "
+        "| CPU ms/answer B-A | CPU ms/answer B-(A-json) | p50 ms B-A | p99 B/A | peak RSS B/A |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for members in sorted({run["members"] for run in runs}):
         for engine in engines(runs):
             top = f"B {engine}"
             cells = [
                 show(paired(runs, top, "A", members, ratio("answers_per_s"))),
+                show(paired(runs, top, "A-json", members, ratio("answers_per_s"))),
                 show(paired(runs, top, "C", members, ratio("answers_per_s"))),
                 show(paired(runs, top, "A", members, difference("cpu_ms_per_answer"))),
+                show(paired(runs, top, "A-json", members, difference("cpu_ms_per_answer"))),
                 show(paired(runs, top, "A", members, difference("p50_ms")), "{:.1f}"),
                 show(paired(runs, top, "A", members, ratio("p99_ms"))),
                 show(paired(runs, top, "A", members, ratio("peak_rss_mb"))),

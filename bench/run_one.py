@@ -11,6 +11,10 @@
   `open_services`; each question goes through `ByokCore.handle_message` with a counting sink.
   The members' keys are already in the database, put there through `/setkey`.
 - C: a new AsyncOpenAI client per message (created, used, closed), streaming with usage.
+- A-json: A, reading each chunk as the JSON object it arrives as, as B's gateway does
+  (`client.post` with `AsyncStream[object]`, bot/openai_gateway.py) instead of the typed
+  model `chat.completions.create` builds per chunk: the floor under B's own way of reading,
+  so that B against it is the bot's own work alone.
 
 Members 0..N-1 all ask at once, each asking its next question as soon as its answer is
 complete (a closed loop). Untimed first, a warm-up question from each of the first 100
@@ -52,7 +56,7 @@ MAX_TOKENS = 1024
 # byok-bot's default BYOK_REQUEST_TIMEOUT, for A and C too: the SDK's own 5-second connect
 # timeout fails A when 1,000 members connect at once on a busy 2-core machine.
 TIMEOUT = 60.0
-APPROACHES = ("A", "B", "C")
+APPROACHES = ("A", "A-json", "B", "C")
 
 
 @dataclass
@@ -105,17 +109,60 @@ async def _stream(client: openai.AsyncOpenAI, key: str, question: str, started: 
     return Timing(total=time.perf_counter() - started, first_text=first_at - started)
 
 
+async def _stream_json(
+    client: openai.AsyncOpenAI, key: str, question: str, started: float
+) -> Timing:
+    """`_stream`, each chunk read as the JSON object it arrives as: the request B's gateway
+    makes and the fields it reads (usage, each choice's text and finish)."""
+    stream = await client.post(
+        "/chat/completions",
+        cast_to=object,
+        body={
+            "model": MODEL,
+            "messages": [
+                {"role": "system", "content": BASELINE_SYSTEM_PROMPT},
+                {"role": "user", "content": question},
+            ],
+            "max_completion_tokens": MAX_TOKENS,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        options={"security": {"bearer_auth": True}},
+        stream=True,
+        stream_cls=openai.AsyncStream[object],
+    )
+    first: str | None = None
+    first_at = 0.0
+    usage = None
+    finished = False
+    async with stream:
+        async for chunk in stream:
+            assert isinstance(chunk, dict)
+            if chunk.get("usage") is not None:
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content and first is None:
+                    first, first_at = content, time.perf_counter()
+                finished = finished or choice.get("finish_reason") is not None
+    check_answer(first, key)
+    if usage is None or not finished:
+        raise AssertionError("the answer came without its finish or its usage chunk")
+    return Timing(total=time.perf_counter() - started, first_text=first_at - started)
+
+
 def shared_client_asker(
-    base_url: str, keys: list[str]
+    base_url: str, keys: list[str], *, as_json: bool = False
 ) -> tuple[Ask, Callable[[], Awaitable[None]]]:
-    """A: one client, the member's key per request."""
+    """A (and A-json): one client, the member's key per request."""
     client = openai.AsyncOpenAI(
         api_key="sk-unused", base_url=base_url, max_retries=0, timeout=TIMEOUT
     )
+    stream = _stream_json if as_json else _stream
 
     async def ask(number: int, turn: int) -> Timing:
         key, started = keys[number], time.perf_counter()
-        return await _stream(client.with_options(api_key=key), key, f"question {turn}", started)
+        return await stream(client.with_options(api_key=key), key, f"question {turn}", started)
 
     return ask, client.close
 
@@ -241,8 +288,8 @@ async def measure(
     """Warm up, run, and describe the run (times in ms, memory in MB)."""
     close: Callable[[], Awaitable[None]] | None = None
     services: Services | None = None
-    if approach == "A":
-        ask, close = shared_client_asker(base_url, keys)
+    if approach in ("A", "A-json"):
+        ask, close = shared_client_asker(base_url, keys, as_json=approach == "A-json")
     elif approach == "B":
         services = await _open_byok()
         ask, close = byok_asker(services, keys), services.close

@@ -47,7 +47,7 @@ async def seeded(provider: str, tmp_path: Path) -> tuple[dict[str, str], list[st
     return environment, keys
 
 
-@pytest.mark.parametrize("approach", ["A", "B", "C"])
+@pytest.mark.parametrize("approach", ["A", "A-json", "B", "C"])
 async def test_each_approach_runs_in_its_own_process_and_every_answer_shows_its_key(
     approach: str, provider: str, seeded: tuple[dict[str, str], list[str]], tmp_path: Path
 ) -> None:
