@@ -245,20 +245,31 @@ async def databases(folder: Path) -> AsyncIterator[tuple[dict[str, str], dict[st
             await postgres.drop_database(name)
 
 
-async def lookup_lines(folder: Path, master_key: str, urls: dict[str, str]) -> dict[str, Any]:
+async def lookup_lines(
+    folder: Path, master_key: str, urls: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lookup + unseal per engine and size, and the round trip floor per server engine."""
     from tests.fakes import postgres
 
     table = engines.KeyTable(master_key)
     found: dict[str, Any] = {"sqlite": await engines.sqlite_lookups(folder, table)}
+    floors: dict[str, Any] = {}
     print(f"lookup sqlite: {_lookup_text(found['sqlite'])}", flush=True)
     if "postgres" in urls:
         name = await postgres.create_database(prefix="byok_bench_")
         try:
             found["postgres"] = await engines.postgres_lookups(postgres.database_url(name), table)
+            floor = await engines.round_trip_floor(postgres.database_url(name))
         finally:
             await postgres.drop_database(name)
         print(f"lookup postgres: {_lookup_text(found['postgres'])}", flush=True)
-    return found
+        print(
+            f"postgres round trip (SELECT 1): p50 {floor['p50_ms']:.3f} ms"
+            f" p99 {floor['p99_ms']:.3f} ms",
+            flush=True,
+        )
+        floors["postgres"] = floor
+    return found, floors
 
 
 def _lookup_text(sizes: engines.Lookups) -> str:
@@ -324,7 +335,7 @@ async def main(repetitions: int = REPETITIONS, sizes: Sequence[int] = MEMBERS) -
                         run.update(rep=rep, engine=engine or None)
                         runs.append(run)
                         print(_run_text(run), flush=True)
-            lookups = await lookup_lines(folder, master_key, urls)
+            lookups, floors = await lookup_lines(folder, master_key, urls)
             ledger = await bench_ledger(folder)
             print(f"ledger: one transaction per row is {ledger:.1f}x slower than batching")
     results: dict[str, Any] = {
@@ -337,6 +348,7 @@ async def main(repetitions: int = REPETITIONS, sizes: Sequence[int] = MEMBERS) -
         "answers_checked": sum(int(run["key_checked"]) for run in runs),
         **report.summarise(runs, lookups),
         "lookups": lookups,
+        "round_trip_floor": floors,
         "ledger_one_by_one_vs_batched": ledger,
         "skipped": {**SKIPPED, **skipped},
         "seconds": time.perf_counter() - began,

@@ -160,6 +160,24 @@ async def sqlite_lookups(folder: Path, table: KeyTable) -> Lookups:
     return await _grow_and_time(store, table, fill_sqlite)
 
 
+async def round_trip_floor(database_url: str) -> dict[str, float]:
+    """p50 and p99 in ms of `SELECT 1` on one connection, as many times as a lookup line
+    asks: what any read from PostgreSQL costs here, under which no lookup can go."""
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        took = []
+        for _ in range(LOOKUPS):
+            started = time.perf_counter()
+            await connection.fetchval("SELECT 1")
+            took.append(time.perf_counter() - started)
+    finally:
+        await connection.close()
+    cuts = statistics.quantiles(took, n=100, method="inclusive")
+    return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
+
+
 async def postgres_lookups(database_url: str, table: KeyTable) -> Lookups:
     # A new database, migrated as an operator would before starting any process.
     await PostgresStore.migrate(url=database_url)

@@ -266,6 +266,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {engine} | {int(size):,} | {figure['p50_ms']:.3f} | {figure['p99_ms']:.3f} "
                 f"| {figure['fill_s']:.1f} |"
             )
+    for engine, floor in results.get("round_trip_floor", {}).items():
+        out += [
+            "",
+            f"The floor under every {engine} lookup, in the same run: `SELECT 1` on one "
+            f"connection, p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms.",
+        ]
     out += [
         "",
         f"Ledger (SQLite): one transaction per usage row is "

@@ -5,6 +5,7 @@ cannot be used. The Store contract it shares with SQLite is tests/test_store_con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,7 +222,9 @@ async def test_the_pool_size_is_the_setting(postgres_url: str) -> None:
     store = await open_store(settings.storage)
     try:
         assert isinstance(store, PostgresStore)
-        assert store._pool.get_max_size() == 2
+        # The pool and the point reader's connection: two at most in all.
+        assert store._pool.get_max_size() == 1
+        assert store._point_reader is not None
         # More work at once than connections: it waits its turn and every write lands.
         members = [Member("slack", "T1", f"U{i}") for i in range(12)]
         await asyncio.gather(
@@ -372,5 +375,108 @@ async def test_only_a_turns_short_lived_rows_skip_the_wait_for_the_disk(postgres
             )
             assert inside == "off"
             assert await connection.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await store.close()
+
+
+# The point reader: a turn's reads on a connection of their own (storage/postgres/point_reader.py)
+
+
+async def _keyed_store(url: str, members: list[Member]) -> PostgresStore:
+    store = await PostgresStore.open(url=url, pool_size=3)
+    for number, who in enumerate(members):
+        sealed = f"sealed-{number}".encode()
+        await store.save_key(who, sealed=sealed, masked="m", fingerprint="f", now=NOW)
+    return store
+
+
+def _sealed(number: int) -> bytes:
+    return f"sealed-{number}".encode()
+
+
+async def test_a_turns_reads_use_the_point_readers_connection_not_the_pool(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = [Member("slack", "T1", f"U{i}") for i in range(3)]
+    store = await _keyed_store(postgres_url, members)
+    try:
+        pooled: list[str] = []
+        read_through_pool = store._all
+
+        async def counted(sql: str, parameters: object = ()) -> object:
+            pooled.append(sql)
+            return await read_through_pool(sql, parameters)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store, "_all", counted)
+        for number, who in enumerate(members):
+            stored = await store.get_key(who)
+            assert stored is not None and stored.sealed == _sealed(number)
+            context = await store.turn_context(who, server="T1")
+            assert [key.sealed for key in context.keys] == [_sealed(number)]
+        assert pooled == []
+        # Many at once: one reads on the point reader, the others through the pool, and each
+        # gets its own row.
+        found = await asyncio.gather(*(store.get_key(who) for who in members * 10))
+        assert [key.sealed if key else None for key in found] == [
+            _sealed(number) for number in range(3)
+        ] * 10
+        assert pooled
+    finally:
+        await store.close()
+
+
+async def test_reads_go_on_when_the_point_readers_connection_is_killed(
+    postgres_url: str,
+) -> None:
+    members = [Member("slack", "T1", f"U{i}") for i in range(2)]
+    store = await _keyed_store(postgres_url, members)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        reader = store._point_reader
+        assert reader is not None and reader._connection is not None
+        killed = reader._connection.get_server_pid()
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", killed)
+        # Every read answers at once, through the pool, while a new connection is made.
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            for number, who in enumerate(members):
+                stored = await store.get_key(who)
+                assert stored is not None and stored.sealed == _sealed(number)
+            current = reader._connection
+            if current is not None and current.get_server_pid() != killed:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "never reconnected"
+            await asyncio.sleep(0.05)
+        stored = await store.get_key(members[0])
+        assert stored is not None and stored.sealed == _sealed(0)
+    finally:
+        await admin.close()
+        await store.close()
+
+
+async def test_a_read_cancelled_midway_leaves_no_connection_in_doubt(postgres_url: str) -> None:
+    members = [Member("slack", "T1", f"U{i}") for i in range(2)]
+    store = await _keyed_store(postgres_url, members)
+    try:
+        reader = store._point_reader
+        assert reader is not None
+        cut_midway = 0
+        for _ in range(20):
+            first = reader._connection
+            read = asyncio.ensure_future(store.get_key(members[0]))
+            await asyncio.sleep(0)
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await read
+            if read.cancelled() and first is not None:
+                # That connection was mid-statement: it is closed, never handed out again.
+                assert first.is_closed() and reader._connection is not first
+                cut_midway += 1
+            for number, who in enumerate(members):
+                stored = await store.get_key(who)
+                assert stored is not None and stored.sealed == _sealed(number)
+            # Let the reader connect again before the next round.
+            await asyncio.sleep(0.01)
+        assert cut_midway > 0
     finally:
         await store.close()

@@ -93,6 +93,9 @@ async def assert_sessions_left_clean(store: PostgresStore) -> None:
         connections = [
             await held.enter_async_context(pool.acquire()) for _ in range(pool.get_max_size())
         ]
+        reader = store._point_reader
+        if reader is not None and reader._connection is not None:
+            connections.append(reader._connection)  # type: ignore[arg-type]
         for connection in connections:
             assert not connection.is_in_transaction()
             state = await connection.fetchrow(SESSION_STATE)

@@ -20,6 +20,7 @@ import asyncpg
 from bot.domain import AuditRecord
 from bot.ports import StoreError
 from storage.errors import StorageConfigError
+from storage.postgres.point_reader import PointReader
 from storage.schema import (
     DEFAULT_SETTING,
     Migration,
@@ -151,9 +152,16 @@ _RUN_FAILURES = (
 class PostgresConnection:
     """The pool every table module shares, and its transaction discipline."""
 
-    def __init__(self, *, pool: asyncpg.Pool[asyncpg.Record], where: str) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool[asyncpg.Record],
+        where: str,
+        point_reader: PointReader | None = None,
+    ) -> None:
         self._pool = pool
         self._where = where
+        self._point_reader = point_reader
         # When this process next sweeps expired shared state (storage/postgres/shared.py).
         self._next_state_sweep: datetime | None = None
 
@@ -169,14 +177,20 @@ class PostgresConnection:
         try:
             check_version(await store._read_version(), _latest(), setting=setting)
         except StorageConfigError:
-            await store._pool.close()
+            await store.close()
             raise
         except _START_FAILURES as error:
-            await store._pool.close()
+            await store.close()
             raise _refusal(error, url, setting) from None
         except BaseException:
             store._pool.terminate()
+            if store._point_reader is not None:
+                await store._point_reader.close()
             raise
+        if pool_size > 1:
+            # One of the process's connections reads a turn's rows; the pool has the rest.
+            store._point_reader = PointReader(url=url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            await store._point_reader.connect()
         return store
 
     @classmethod
@@ -204,7 +218,8 @@ class PostgresConnection:
             pool = await asyncpg.create_pool(
                 url,
                 min_size=1,
-                max_size=pool_size,
+                # With more than one connection, one is the point reader's (see open).
+                max_size=pool_size - 1 if pool_size > 1 else pool_size,
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 reset=_keep_session,
             )
@@ -213,6 +228,8 @@ class PostgresConnection:
         return cls(pool=pool, where=f"{where}/{database}")
 
     async def close(self) -> None:
+        if self._point_reader is not None:
+            await self._point_reader.close()
         await self._pool.close()
 
     @asynccontextmanager
@@ -239,6 +256,18 @@ class PostgresConnection:
             return await self._pool.fetch(sql, *parameters)
         except _RUN_FAILURES as error:
             raise StoreError(f"database read failed: {error}") from error
+
+    async def _point_read(
+        self, sql: str, parameters: Sequence[object] = ()
+    ) -> list[asyncpg.Record]:
+        """A statement reading a few rows by key (a turn's context, a key): on the point
+        reader's own connection when it is free (storage/postgres/point_reader.py), else
+        through the pool like any read."""
+        if self._point_reader is not None:
+            rows = await self._point_reader.fetch(sql, parameters)
+            if rows is not None:
+                return rows
+        return await self._all(sql, parameters)
 
     async def _one(self, sql: str, parameters: Sequence[object] = ()) -> asyncpg.Record | None:
         rows = await self._all(sql, parameters)

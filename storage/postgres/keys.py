@@ -95,12 +95,12 @@ class KeyRows(PostgresConnection):
         return int(row[0]) if row is not None else 0
 
     async def get_key(self, member: Member, provider: str = LEGACY_PROVIDER) -> StoredKey | None:
-        row = await self._one(
+        rows = await self._point_read(
             f"SELECT {', '.join(KEY_COLUMNS)} FROM member_keys"  # noqa: S608 - constants
             " WHERE platform = $1 AND workspace = $2 AND user_id = $3 AND provider = $4",
             (*member_key(member), provider),
         )
-        return None if row is None else stored_key(member, tuple(row))
+        return stored_key(member, tuple(rows[0])) if rows else None
 
     async def member_keys(self, member: Member) -> list[StoredKey]:
         rows = await self._all(

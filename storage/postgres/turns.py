@@ -36,7 +36,7 @@ class TurnRows(PostgresConnection):
         platform, workspace, user = member_key(member)
         rows = [
             tuple(row)
-            for row in await self._all(_TURN_CONTEXT, (platform, workspace, user, server))
+            for row in await self._point_read(_TURN_CONTEXT, (platform, workspace, user, server))
         ]
         # One row per key the member holds (one per provider), or one row with no key.
         values = rows[0]
