@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 import httpx2
 import openai
@@ -66,19 +66,17 @@ _NO_TEXTS: tuple[str, ...] = ()
 
 
 def _read_chunk(data: object) -> tuple[TokenUsage | None, Sequence[str], bool]:
-    """A streamed chunk's usage, its choices' new text and whether a choice finished. Any
-    other shape is the provider's fault: ValueError, read as a cut answer."""
+    """A streamed chunk's usage, its choices' new text and whether a choice finished. A chunk
+    of any other shape is the provider's fault: ValueError, read as a cut answer. Usage that
+    cannot be read is left out (logged), so an answer already shown whole is not called cut
+    for its bookkeeping."""
     if not isinstance(data, dict):
         raise ValueError("a chunk that is not a JSON object")
-    usage: TokenUsage | None = None
-    counts = data.get("usage")
-    if counts is not None:
-        if not isinstance(counts, dict):
-            raise ValueError("a chunk whose usage is not an object")
-        usage = TokenUsage(
-            prompt_tokens=_count(counts.get("prompt_tokens")),
-            completion_tokens=_count(counts.get("completion_tokens")),
-        )
+    if data.get("error") is not None or ("choices" not in data and "usage" not in data):
+        # An error the SDK did not raise (one not under "error", or an `event: error`
+        # without it), or something else that is no chunk at all.
+        raise ValueError("a chunk that is an error or no chunk at all")
+    usage = _read_usage(data.get("usage"))
     choices = data.get("choices")
     if not choices:
         return usage, _NO_TEXTS, False
@@ -90,7 +88,12 @@ def _read_chunk(data: object) -> tuple[TokenUsage | None, Sequence[str], bool]:
         if not isinstance(choice, dict):
             raise ValueError("a chunk with a choice that is not an object")
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, dict) else None
+        if delta is None:
+            content = None
+        elif isinstance(delta, dict):
+            content = delta.get("content")
+        else:
+            raise ValueError("a chunk whose delta is not an object")
         if isinstance(content, str):
             if content:
                 texts.append(content)
@@ -100,11 +103,20 @@ def _read_chunk(data: object) -> tuple[TokenUsage | None, Sequence[str], bool]:
     return usage, texts, finished
 
 
-def _count(value: object) -> int:
+def _read_usage(counts: object) -> TokenUsage | None:
+    if counts is None:
+        return None
+    if isinstance(counts, dict):
+        prompt, completion = counts.get("prompt_tokens"), counts.get("completion_tokens")
+        if _is_count(prompt) and _is_count(completion):
+            return TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
+    log.warning("the provider's usage could not be read; the turn is recorded without it")
+    return None
+
+
+def _is_count(value: object) -> TypeGuard[int]:
     # bool is an int to Python, not a token count to anyone.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ValueError("a usage count that is not a whole number")
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class OpenAIGateway:

@@ -56,13 +56,23 @@ UNREADABLE = {
     "a choice that is a string": chunk(["abc"]),
     "content a number": chunk([{"index": 0, "delta": {"content": 7}}]),
     "content an object": chunk([{"index": 0, "delta": {"content": {"text": "x"}}}]),
-    "usage a list": chunk([], usage=[1, 2]),
-    "usage counts as text": chunk([], usage={"prompt_tokens": "1", "completion_tokens": "2"}),
-    "usage count negative": chunk([], usage={"prompt_tokens": -1, "completion_tokens": 2}),
-    "usage count missing": chunk([], usage={"prompt_tokens": 1}),
-    "usage count true": chunk([], usage={"prompt_tokens": True, "completion_tokens": 2}),
+    "delta a string": chunk([{"index": 0, "delta": "x"}]),
     "an error mid-stream": event({"error": {"message": "overloaded", "type": "server_error"}}),
+    "an error as a string": event({"error": "overloaded"}),
     "an error event": b'event: error\ndata: {"error": {"message": "boom"}}\n\n',
+    "an error event without error": b'event: error\ndata: {"message": "boom"}\n\n',
+    "an object that is no chunk": event({"message": "boom", "type": "error"}),
+}
+
+# Usage that cannot be read: the answer is whole, the turn is recorded without usage.
+UNREADABLE_USAGE = {
+    "usage a list": [1, 2],
+    "usage counts as text": {"prompt_tokens": "1", "completion_tokens": "2"},
+    "usage count negative": {"prompt_tokens": -1, "completion_tokens": 2},
+    "usage count missing": {"prompt_tokens": 1},
+    "usage count null": {"prompt_tokens": None, "completion_tokens": None},
+    "usage count a float": {"prompt_tokens": 1.5, "completion_tokens": 2},
+    "usage count true": {"prompt_tokens": True, "completion_tokens": 2},
 }
 
 
@@ -103,6 +113,21 @@ async def test_a_chunk_of_any_wrong_shape_is_a_cut_answer_not_a_crash(
     again = RecordingSink()
     turn = await services.core.handle_message(ask(ALICE, QUESTION), again)
     assert turn is not None and turn.failure is None and again.text == ANSWER
+
+
+@pytest.mark.parametrize("shape", sorted(UNREADABLE_USAGE))
+async def test_usage_that_cannot_be_read_leaves_the_answer_whole_and_is_not_counted(
+    services: Services, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture, shape: str
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.usage_override = UNREADABLE_USAGE[shape]
+    sink = RecordingSink()
+    with caplog.at_level(logging.WARNING):
+        turn = await services.core.handle_message(ask(ALICE, QUESTION), sink)
+    assert turn is not None and turn.failure is None, shape
+    assert sink.text == ANSWER and sink.privates == []
+    assert turn.usage is None
+    assert "usage could not be read" in caplog.text
 
 
 async def test_the_request_is_the_one_chat_completions_create_sends(

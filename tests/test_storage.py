@@ -4,6 +4,9 @@ contract both engines share is tests/test_store_contract.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 
 from bot.domain import Member
 from bot.ports import Lease, RateWindow, StoreError
+from storage import SchemaMismatch
 from storage.sqlite import SqliteStore, migrations
 
 ALICE = Member("slack", "T1", "U1")
@@ -216,4 +220,55 @@ async def test_the_loops_reads_see_every_write_the_moment_it_is_committed(tmp_pa
             assert (await store.turn_context(ALICE, server="T1")).keys == ()
     finally:
         await other.close()
+        await store.close()
+
+
+def _open_files_on(path: Path) -> list[str]:
+    """This process's open file descriptors on the database and its companion files."""
+    names = {f"{path}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in names:
+                found.append(os.readlink(fd))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc (Linux)")
+async def test_migrating_or_failing_to_open_leaves_no_connection_open(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    await SqliteStore.migrate(path)
+    assert _open_files_on(path) == []
+    # A schema newer than this code: open refuses, and keeps nothing open, however often.
+    with sqlite3.connect(path) as raw:
+        raw.execute("INSERT INTO schema_version (version, applied_at) VALUES (999, 'now')")
+    refusals = []
+    for _ in range(3):
+        with pytest.raises(SchemaMismatch) as refused:
+            await SqliteStore.open(path)
+        refusals.append(refused.value)
+    assert _open_files_on(path) == []
+
+
+async def test_a_read_that_fails_half_way_leaves_deletes_scrubbed(tmp_path: Path) -> None:
+    """A row SQLite returns but Python cannot decode fails its read; the statement must not
+    stay open, or no checkpoint would truncate the WAL and a deleted key's bytes would stay."""
+    path = tmp_path / "s.sqlite3"
+    store = await _opened(path)
+    try:
+        await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
+        with sqlite3.connect(path) as raw:
+            raw.execute("UPDATE member_keys SET masked = CAST(x'ff' AS TEXT)")
+        # Read in aiosqlite's thread (a listing, not a point read), and in the loop's.
+        with pytest.raises(StoreError):
+            await store.member_keys(ALICE)
+        with pytest.raises(StoreError):
+            await store.get_key(ALICE)
+        assert await store.delete_key(ALICE)
+        await asyncio.wait_for(store.scrubbed(), 10)
+        for suffix in ("", "-wal"):
+            companion = Path(f"{path}{suffix}")
+            if companion.exists():
+                assert MARKER not in companion.read_bytes(), suffix
+    finally:
         await store.close()

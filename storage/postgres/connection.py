@@ -50,7 +50,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     the cost of a one-statement read. Nothing here leaves such state in a session: settings
     are changed only for their transaction (`set_config(..., true)`), locks are transaction
     locks, there are no LISTENs and no cursors outside a transaction
-    (tests/test_postgres.py checks each after every Store call).
+    (tests/test_store_contract.py checks each pooled session after every contract test).
     """
 
 

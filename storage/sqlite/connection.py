@@ -70,6 +70,16 @@ def _make_private(path: Path) -> None:
     _private_files(path)
 
 
+def _fetch_all(
+    connection: sqlite3.Connection, sql: str, parameters: Sequence[object] | Mapping[str, object]
+) -> list[sqlite3.Row]:
+    cursor = connection.execute(sql, parameters)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _open_point_reader(path: Path) -> sqlite3.Connection:
     # Made in a worker thread, used only from the event loop's: hence check_same_thread off.
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -138,7 +148,7 @@ class SqliteConnection:
         try:
             check_version(await store.schema_version(), _latest(), setting=setting)
         except BaseException:
-            await store._db.close()
+            await store._close_connections()
             raise
         if not read_only:
             store._checkpoints = asyncio.create_task(
@@ -154,7 +164,7 @@ class SqliteConnection:
         try:
             return await store._migrate(setting=setting)
         finally:
-            await store._db.close()
+            await store._close_connections()
 
     @classmethod
     async def _connect(cls, path: Path) -> Self:
@@ -205,10 +215,15 @@ class SqliteConnection:
                 await self._checkpoint()
             except StoreError:
                 log.warning("the last WAL checkpoint failed; SQLite runs it at the next start")
-        if self._point_reader is not None:
-            self._point_reader.close()
-            self._point_reader = None
-        await self._db.close()
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        reader, self._point_reader = self._point_reader, None
+        try:
+            if reader is not None:
+                reader.close()
+        finally:
+            await self._db.close()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -282,8 +297,15 @@ class SqliteConnection:
     async def _all(
         self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
     ) -> list[sqlite3.Row]:
+        db = self._db
         try:
-            return list(await self._db.execute_fetchall(sql, parameters))
+            # In one function in aiosqlite's thread, so the statement is closed even when
+            # reading a row fails half-way: left open, it would keep every later checkpoint
+            # from truncating the WAL, and deleted keys' pages with it.
+            rows: list[sqlite3.Row] = await db._execute(  # type: ignore[no-untyped-call]
+                lambda: _fetch_all(db._conn, sql, parameters)
+            )
+            return rows
         except (sqlite3.Error, OSError) as error:
             raise StoreError(f"database read failed: {error}") from error
 
@@ -301,17 +323,17 @@ class SqliteConnection:
 
         Such a read takes SQLite some microseconds on cached pages, less than the hand-over
         to aiosqlite's thread and back costs the loop itself (about 0.1 ms); the hand-over
-        was most of a key lookup's time. A WAL reader never waits for a writer, and this one
-        never waits at all (busy_timeout 0): whenever SQLite cannot answer at once (another
-        process recovering the WAL, say), or fails in any way, the read is made again in
-        aiosqlite's thread, which waits as long as every other read does and reports a
+        was most of a key lookup's time. A WAL reader does not wait for a writer, and this one
+        does not wait for a lock either (busy_timeout 0): whenever SQLite cannot answer at
+        once (another process recovering the WAL, say), or fails in any way, the read is made
+        again in aiosqlite's thread, which waits as long as every other read does and reports a
         failure as every other read does. Reads of many rows always go there."""
         reader = self._point_reader
         if reader is not None:
             try:
-                # fetchall ends the statement, and with it the read transaction: nothing is
-                # left open to hold back a checkpoint.
-                return reader.execute(sql, parameters).fetchall()
+                # The statement is closed at once, and with it the read transaction:
+                # nothing is left open to hold back a checkpoint.
+                return _fetch_all(reader, sql, parameters)
             except (sqlite3.Error, OSError):
                 pass
         return await self._all(sql, parameters)

@@ -109,6 +109,8 @@ class FakeOpenAI:
     # Raw server-sent events written, as they are, before a streamed answer's third piece:
     # chunks of odd or wrong shapes, a mid-stream error.
     events_before_third: tuple[bytes, ...] = ()
+    # When set, a streamed answer's usage chunk carries this instead of the real counts.
+    usage_override: object = None
     requests: list[RecordedRequest] = field(default_factory=list)
     # The usage each completed chat call reported, in order.
     reported_usage: list[dict[str, int]] = field(default_factory=list)
@@ -388,7 +390,8 @@ class FakeOpenAI:
                 await self._wait_if_held(key, mid_stream=True)
         await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         if (payload.get("stream_options") or {}).get("include_usage"):
-            await send([], {"usage": usage})
+            reported = usage if self.usage_override is None else self.usage_override
+            await send([], {"usage": reported})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
