@@ -240,8 +240,10 @@ async def test_migrating_or_failing_to_open_leaves_no_connection_open(tmp_path: 
     await SqliteStore.migrate(path)
     assert _open_files_on(path) == []
     # A schema newer than this code: open refuses, and keeps nothing open, however often.
-    with sqlite3.connect(path) as raw:
+    raw = sqlite3.connect(path)
+    with raw:
         raw.execute("INSERT INTO schema_version (version, applied_at) VALUES (999, 'now')")
+    raw.close()
     refusals = []
     for _ in range(3):
         with pytest.raises(SchemaMismatch) as refused:
@@ -257,8 +259,10 @@ async def test_a_read_that_fails_half_way_leaves_deletes_scrubbed(tmp_path: Path
     store = await _opened(path)
     try:
         await store.save_key(ALICE, sealed=MARKER, masked="sk-...", fingerprint="f", now=NOW)
-        with sqlite3.connect(path) as raw:
+        raw = sqlite3.connect(path)
+        with raw:
             raw.execute("UPDATE member_keys SET masked = CAST(x'ff' AS TEXT)")
+        raw.close()
         # Read in aiosqlite's thread (a listing, not a point read), and in the loop's.
         with pytest.raises(StoreError):
             await store.member_keys(ALICE)
