@@ -480,3 +480,48 @@ async def test_a_read_cancelled_midway_leaves_no_connection_in_doubt(postgres_ur
         assert cut_midway > 0
     finally:
         await store.close()
+
+
+async def test_connections_go_to_turns_in_the_order_they_asked(postgres_url: str) -> None:
+    """A turn arriving just as a connection is given back waits behind those already
+    waiting (asyncpg's own queue lets it take that connection first, again and again under
+    load, and some turns then waited seconds)."""
+    store = await PostgresStore.open(url=postgres_url, pool_size=2)
+    try:
+        pool = store._pool
+        assert pool.get_max_size() == 1
+        order: list[str] = []
+        go, late_may_ask = asyncio.Event(), asyncio.Event()
+
+        async def turn(name: str) -> None:
+            async with pool.acquire() as connection:
+                order.append(name)
+                await connection.fetchval("SELECT 1")
+
+        async def holder() -> None:
+            async with pool.acquire():
+                order.append("holder")
+                await go.wait()
+
+        async def late() -> None:
+            await late_may_ask.wait()
+            await turn("late")
+
+        async def trigger() -> None:
+            # Woken right after the holder: the late turn becomes ready while the connection
+            # is being given back, ahead of the first waiting turn's wake-up.
+            await go.wait()
+            late_may_ask.set()
+
+        holding = asyncio.ensure_future(holder())
+        while not order:
+            await asyncio.sleep(0)
+        waiting = [asyncio.ensure_future(turn(f"waiting {i}")) for i in range(3)]
+        others = [asyncio.ensure_future(late()), asyncio.ensure_future(trigger())]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        go.set()
+        await asyncio.gather(holding, *waiting, *others)
+        assert order == ["holder", "waiting 0", "waiting 1", "waiting 2", "late"]
+    finally:
+        await store.close()

@@ -20,6 +20,7 @@ import asyncpg
 from bot.domain import AuditRecord
 from bot.ports import StoreError
 from storage.errors import StorageConfigError
+from storage.postgres.fair_pool import FairPool
 from storage.postgres.point_reader import PointReader
 from storage.schema import (
     DEFAULT_SETTING,
@@ -159,7 +160,7 @@ class PostgresConnection:
         where: str,
         point_reader: PointReader | None = None,
     ) -> None:
-        self._pool = pool
+        self._pool = FairPool(pool)
         self._where = where
         self._point_reader = point_reader
         # When this process next sweeps expired shared state (storage/postgres/shared.py).
