@@ -491,7 +491,7 @@ async def test_connections_go_to_turns_in_the_order_they_asked(postgres_url: str
         pool = store._pool
         assert pool.get_max_size() == 1
         order: list[str] = []
-        go, late_may_ask = asyncio.Event(), asyncio.Event()
+        held, go, late_may_ask = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
         async def turn(name: str) -> None:
             async with pool.acquire() as connection:
@@ -501,6 +501,7 @@ async def test_connections_go_to_turns_in_the_order_they_asked(postgres_url: str
         async def holder() -> None:
             async with pool.acquire():
                 order.append("holder")
+                held.set()
                 await go.wait()
 
         async def late() -> None:
@@ -514,8 +515,7 @@ async def test_connections_go_to_turns_in_the_order_they_asked(postgres_url: str
             late_may_ask.set()
 
         holding = asyncio.ensure_future(holder())
-        while not order:
-            await asyncio.sleep(0)
+        await held.wait()
         waiting = [asyncio.ensure_future(turn(f"waiting {i}")) for i in range(3)]
         others = [asyncio.ensure_future(late()), asyncio.ensure_future(trigger())]
         for _ in range(10):
