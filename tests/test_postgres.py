@@ -19,7 +19,7 @@ from bot.domain import Member
 from bot.ports import Lease
 from bot.vault import generate_master_key
 from storage import SchemaMismatch, StorageConfigError, open_store
-from storage.postgres import PostgresStore, migrations
+from storage.postgres import PostgresStore, migrations, point_reader
 from tests.fakes import postgres
 from tests.fakes.cli import run_cli
 from tests.fakes.core import RecordingSink, ask, make_settings, member, with_key
@@ -525,3 +525,90 @@ async def test_connections_go_to_turns_in_the_order_they_asked(postgres_url: str
         assert order == ["holder", "waiting 0", "waiting 1", "waiting 2", "late"]
     finally:
         await store.close()
+
+
+async def _server_connections(admin: asyncpg.Connection, database: str) -> int:
+    count: int = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        database,
+    )
+    return count
+
+
+async def test_an_open_cancelled_while_its_reader_connects_leaves_nothing_open(
+    fresh_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await PostgresStore.migrate(url=fresh_postgres_url)
+    database = fresh_postgres_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(fresh_postgres_url)
+    connecting = asyncio.Event()
+
+    async def slow_connect(self: point_reader.PointReader) -> None:
+        # A server slow to take one more connection, and start-up interrupted meanwhile.
+        connecting.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(point_reader.PointReader, "connect", slow_connect)
+    try:
+        opening = asyncio.ensure_future(PostgresStore.open(url=fresh_postgres_url, pool_size=3))
+        await connecting.wait()
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        deadline = asyncio.get_running_loop().time() + 5
+        while await _server_connections(admin, database):
+            assert asyncio.get_running_loop().time() < deadline, "a connection was left open"
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
+async def test_a_reader_connection_gone_silent_costs_a_turn_seconds_not_minutes(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NAT or firewall that forgets an idle flow answers nothing on it, while new flows
+    work: the read is given up after READ_TIMEOUT_SECONDS and made through the pool."""
+    monkeypatch.setattr(point_reader, "READ_TIMEOUT_SECONDS", 0.5)
+    flows = 0
+    silent: set[int] = set()
+    pipes: list[asyncio.Task[None]] = []
+
+    async def pipe(source: asyncio.StreamReader, to: asyncio.StreamWriter, flow: int) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                if flow not in silent:
+                    to.write(data)
+        to.close()
+
+    async def forward(client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        nonlocal flows
+        server_in, server_out = await asyncio.open_connection("127.0.0.1", 5432)
+        flow, flows = flows, flows + 1
+        pipes.append(asyncio.ensure_future(pipe(client_in, server_out, flow)))
+        pipes.append(asyncio.ensure_future(pipe(server_in, client_out, flow)))
+
+    relay = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = relay.sockets[0].getsockname()[1]
+    url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}")
+    store = await PostgresStore.open(url=url, pool_size=3)
+    try:
+        await store.save_key(ALICE, sealed=b"sealed", masked="m", fingerprint="f", now=NOW)
+        reader = store._point_reader
+        assert reader is not None and reader._connection is not None
+        gone_silent = reader._connection
+        silent.update(range(flows))
+        # What asyncpg does to the pool's connections after 300 s idle.
+        await store._pool._pool.expire_connections()
+        started = asyncio.get_running_loop().time()
+        stored = await asyncio.wait_for(store.get_key(ALICE), 10)
+        assert stored is not None and stored.sealed == b"sealed"
+        assert asyncio.get_running_loop().time() - started < 5
+        assert reader._connection is not gone_silent
+    finally:
+        store._pool.terminate()
+        if store._point_reader is not None and store._point_reader._connection is not None:
+            store._point_reader._connection.terminate()
+        relay.close()
+        for task in pipes:
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)

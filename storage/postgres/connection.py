@@ -185,13 +185,16 @@ class PostgresConnection:
             raise _refusal(error, url, setting) from None
         except BaseException:
             store._pool.terminate()
-            if store._point_reader is not None:
-                await store._point_reader.close()
             raise
         if pool_size > 1:
             # One of the process's connections reads a turn's rows; the pool has the rest.
             store._point_reader = PointReader(url=url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-            await store._point_reader.connect()
+            try:
+                await store._point_reader.connect()
+            except BaseException:
+                # Cancelled while connecting (start-up interrupted): nothing is left open.
+                store._pool.terminate()
+                raise
         return store
 
     @classmethod
@@ -229,9 +232,11 @@ class PostgresConnection:
         return cls(pool=pool, where=f"{where}/{database}")
 
     async def close(self) -> None:
-        if self._point_reader is not None:
-            await self._point_reader.close()
-        await self._pool.close()
+        try:
+            if self._point_reader is not None:
+                await self._point_reader.close()
+        finally:
+            await self._pool.close()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 # After a failed attempt to connect, reads go through the pool this long before another.
 RECONNECT_PAUSE_SECONDS = 1.0
+# A one-row read takes a fraction of a millisecond. Longer than this, the connection is taken
+# for dead (a NAT or firewall that forgot the idle flow answers nothing, and TCP would wait
+# some 15 minutes to say so): it is dropped and the pool, whose idle connections asyncpg
+# recycles, reads the rows.
+READ_TIMEOUT_SECONDS = 3.0
 
 
 class PointReader:
@@ -51,7 +56,7 @@ class PointReader:
             return None
         self._reading = True
         try:
-            return await connection.fetch(sql, *parameters)
+            return await connection.fetch(sql, *parameters, timeout=READ_TIMEOUT_SECONDS)
         except Exception:
             # Whatever it was (the server went away, the connection broke, the statement
             # failed), the pool reads these rows and says what is wrong; this connection is
