@@ -88,9 +88,6 @@ async def test_deletes_and_their_checkpoint_run_among_concurrent_reads(tmp_path:
         async def reader() -> None:
             while len(deleted) < len(members):
                 await store.get_key(members[-1])
-                # A key read is made on the loop's own thread without yielding to it: let
-                # the deleter go on between reads, as a turn's other awaits would.
-                await asyncio.sleep(0)
 
         async def deleter() -> None:
             for who in members:

@@ -330,6 +330,11 @@ class SqliteConnection:
         failure as every other read does. Reads of many rows always go there."""
         reader = self._point_reader
         if reader is not None:
+            # Every Store call lets the loop run other tasks, as a hand-over did: a task
+            # reading keys in a loop must not starve the others.
+            await asyncio.sleep(0)
+            reader = self._point_reader
+        if reader is not None:
             try:
                 # The statement is closed at once, and with it the read transaction:
                 # nothing is left open to hold back a checkpoint.
