@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Any, TypeGuard, cast
+from typing import Any, cast
 
 import httpx2
 import openai
@@ -107,16 +107,22 @@ def _read_usage(counts: object) -> TokenUsage | None:
     if counts is None:
         return None
     if isinstance(counts, dict):
-        prompt, completion = counts.get("prompt_tokens"), counts.get("completion_tokens")
-        if _is_count(prompt) and _is_count(completion):
+        prompt = _count(counts.get("prompt_tokens"))
+        completion = _count(counts.get("completion_tokens"))
+        if prompt is not None and completion is not None:
             return TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
     log.warning("the provider's usage could not be read; the turn is recorded without it")
     return None
 
 
-def _is_count(value: object) -> TypeGuard[int]:
-    # bool is an int to Python, not a token count to anyone.
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _count(value: object) -> int | None:
+    """A token count: a whole number, which some providers write as `12.0`. bool is an int
+    to Python, not a token count to anyone."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value)
 
 
 class OpenAIGateway:

@@ -71,7 +71,8 @@ UNREADABLE_USAGE = {
     "usage count negative": {"prompt_tokens": -1, "completion_tokens": 2},
     "usage count missing": {"prompt_tokens": 1},
     "usage count null": {"prompt_tokens": None, "completion_tokens": None},
-    "usage count a float": {"prompt_tokens": 1.5, "completion_tokens": 2},
+    "usage count a fraction": {"prompt_tokens": 1.5, "completion_tokens": 2},
+    "usage count not a number": {"prompt_tokens": float("nan"), "completion_tokens": 2},
     "usage count true": {"prompt_tokens": True, "completion_tokens": 2},
 }
 
@@ -128,6 +129,19 @@ async def test_usage_that_cannot_be_read_leaves_the_answer_whole_and_is_not_coun
     assert sink.text == ANSWER and sink.privates == []
     assert turn.usage is None
     assert "usage could not be read" in caplog.text
+
+
+async def test_usage_counts_written_as_whole_floats_are_counted(
+    services: Services, fake_openai: FakeOpenAI
+) -> None:
+    await with_key(services, fake_openai, ALICE)
+    fake_openai.usage_override = {"prompt_tokens": 12.0, "completion_tokens": 5.0}
+    sink = RecordingSink()
+    turn = await services.core.handle_message(ask(ALICE, QUESTION), sink)
+    assert turn is not None and turn.failure is None and sink.text == ANSWER
+    assert turn.usage is not None
+    assert (turn.usage.prompt_tokens, turn.usage.completion_tokens) == (12, 5)
+    assert isinstance(turn.usage.prompt_tokens, int)
 
 
 async def test_the_request_is_the_one_chat_completions_create_sends(
