@@ -110,17 +110,12 @@ def _statements(script: str) -> list[str]:
 class SqliteConnection:
     """The one connection every table module shares, and its transaction discipline."""
 
-    def __init__(
-        self,
-        *,
-        connection: aiosqlite.Connection,
-        path: Path,
-        point_reader: sqlite3.Connection | None = None,
-    ) -> None:
+    def __init__(self, *, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
         self._path = path
-        # See _point_read: a second connection, used only from the event loop's thread.
-        self._point_reader = point_reader
+        # See _point_read: a second connection, used only from the event loop's thread, made
+        # by open() for a store that serves turns.
+        self._point_reader: sqlite3.Connection | None = None
         # One writer: every write transaction holds this lock.
         self._write_lock = asyncio.Lock()
         # Deleted rows wait in the WAL until a checkpoint; set when one is owed.
@@ -147,6 +142,9 @@ class SqliteConnection:
         store = await (cls._connect_read_only(path) if read_only else cls._connect(path))
         try:
             check_version(await store.schema_version(), _latest(), setting=setting)
+            if not read_only:
+                # Only a serving store reads turns; migrating and copy-db's source do not.
+                store._point_reader = await asyncio.to_thread(_open_point_reader, path)
         except BaseException:
             await store._close_connections()
             raise
@@ -182,12 +180,7 @@ class SqliteConnection:
             raise
         # Opening in WAL mode created the WAL and shared-memory files just now.
         await asyncio.to_thread(_private_files, path)
-        try:
-            point_reader = await asyncio.to_thread(_open_point_reader, path)
-        except BaseException:
-            await connection.close()
-            raise
-        return cls(connection=connection, path=path, point_reader=point_reader)
+        return cls(connection=connection, path=path)
 
     @classmethod
     async def _connect_read_only(cls, path: Path) -> Self:
@@ -328,12 +321,12 @@ class SqliteConnection:
         once (another process recovering the WAL, say), or fails in any way, the read is made
         again in aiosqlite's thread, which waits as long as every other read does and reports a
         failure as every other read does. Reads of many rows always go there."""
-        reader = self._point_reader
-        if reader is not None:
+        if self._point_reader is not None:
             # Every Store call lets the loop run other tasks, as a hand-over did: a task
             # reading keys in a loop must not starve the others.
             await asyncio.sleep(0)
-            reader = self._point_reader
+        # Read again after the yield: the store may have been closed meanwhile.
+        reader = self._point_reader
         if reader is not None:
             try:
                 # The statement is closed at once, and with it the read transaction:
