@@ -25,6 +25,7 @@ import asyncpg
 from bot.domain import Member
 from bot.ports import Store
 from bot.vault import KeyVault, fingerprint
+from storage.columns import member_key
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
 from storage.sqlite.connection import iso_time
@@ -55,11 +56,10 @@ class KeyTable:
         # What the other rows hold: those same ciphertexts, each under many other members.
         self.filler = list(self.sealed.values())
 
-    def probed_between(self, start: int, stop: int) -> list[tuple[bytes, Member]]:
+    def probed_between(self, start: int, stop: int) -> list[tuple[int, bytes]]:
+        """The probed members among rows [start, stop), with their own sealed keys."""
         return [
-            (sealed, stored_member(number))
-            for number, sealed in self.sealed.items()
-            if start <= number < stop
+            (number, sealed) for number, sealed in self.sealed.items() if start <= number < stop
         ]
 
 
@@ -109,8 +109,8 @@ async def fill_sqlite(store: SqliteStore, table: KeyTable, start: int, stop: int
             "UPDATE member_keys SET sealed = ? WHERE platform = ? AND workspace = ?"
             " AND user_id = ? AND provider = 'openai'",
             [
-                (sealed, who.platform, who.workspace, who.user)
-                for sealed, who in table.probed_between(start, stop)
+                (sealed, *member_key(stored_member(number)))
+                for number, sealed in table.probed_between(start, stop)
             ],
         )
         await db.execute(
@@ -129,11 +129,7 @@ async def fill_postgres(store: PostgresStore, table: KeyTable, start: int, stop:
     async with store._pool.acquire() as connection:
         for first in range(start, stop, FILL_BATCH):
             last = min(first + FILL_BATCH, stop)
-            probed = [
-                (number, sealed)
-                for number, sealed in table.sealed.items()
-                if first <= number < last
-            ]
+            probed = table.probed_between(first, last)
             await connection.execute(
                 _POSTGRES_FILL,
                 first,
@@ -169,7 +165,11 @@ async def time_lookups(store: Store, table: KeyTable, size: int) -> tuple[float,
         opened = vault.open(who, stored.sealed)
         took.append(time.perf_counter() - started)
         assert opened.startswith("sk-proj-")
-    cuts = statistics.quantiles(took, n=100, method="inclusive")
+    return _p50_p99_ms(took)
+
+
+def _p50_p99_ms(seconds: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(seconds, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[98] * 1000
 
 
@@ -195,8 +195,8 @@ async def round_trip_floor(database_url: str) -> dict[str, float]:
             took.append(time.perf_counter() - started)
     finally:
         await connection.close()
-    cuts = statistics.quantiles(took, n=100, method="inclusive")
-    return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
+    p50, p99 = _p50_p99_ms(took)
+    return {"p50_ms": p50, "p99_ms": p99}
 
 
 async def postgres_lookups(database_url: str, table: KeyTable) -> Lookups:
