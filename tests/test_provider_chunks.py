@@ -12,6 +12,7 @@ from app.services import Services
 from bot import texts
 from bot.ports import FailureKind
 from tests.fakes.core import RecordingSink, ask, member, with_key
+from tests.fakes.keys import visible_runs_of
 from tests.fakes.openai_server import FakeOpenAI
 
 ALICE = member("alice")
@@ -114,6 +115,23 @@ async def test_a_chunk_of_any_wrong_shape_is_a_cut_answer_not_a_crash(
     again = RecordingSink()
     turn = await services.core.handle_message(ask(ALICE, QUESTION), again)
     assert turn is not None and turn.failure is None and again.text == ANSWER
+
+
+async def test_a_bad_chunk_echoing_the_key_puts_it_in_no_log_reply_or_note(
+    services: Services, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await with_key(services, fake_openai, ALICE)
+    fake_openai.events_before_third = (
+        event({"message": f"bad key {key}", "type": "error"}),
+        event({"error": {"message": f"Incorrect API key provided: {key}"}}),
+    )
+    sink = RecordingSink()
+    with caplog.at_level(logging.DEBUG):
+        turn = await services.core.handle_message(ask(ALICE, QUESTION), sink)
+    assert turn is not None and turn.failure is FailureKind.CUT
+    everything = caplog.text + sink.text + "".join(sink.privates)
+    everything += "".join(str(record.exc_info) for record in caplog.records)
+    assert visible_runs_of(key, everything) == []
 
 
 @pytest.mark.parametrize("shape", sorted(UNREADABLE_USAGE))
